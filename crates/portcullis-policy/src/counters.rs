@@ -45,6 +45,15 @@ pub enum Per {
 }
 
 impl Per {
+    /// The name policies use: `session`, `identity` or `global`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Identity => "identity",
+            Self::Global => "global",
+        }
+    }
+
     pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "session" => Some(Self::Session),

@@ -1,1 +1,34 @@
-fn main() {}
+//! `portcullis`: the single binary of the Portcullis MCP policy gateway.
+//!
+//! Subcommands are thin: they parse arguments, call into the library crates and print. Exit codes are
+//! part of the interface: 0 success, 1 the command ran and found a problem (an invalid policy, a failed
+//! check), 2 bad usage.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool's output is its interface"
+)]
+
+mod cli;
+mod policy;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(command) => policy::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

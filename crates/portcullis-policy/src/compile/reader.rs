@@ -102,15 +102,8 @@ impl Reader {
                 type_name(other)
             )),
         };
-        parsed
-            .map_err(|e| {
-                self.error_hint(
-                    at,
-                    e,
-                    "use minute, hour, day, a duration like \"10m\", or seconds",
-                )
-            })
-            .ok()
+        let hint = "use minute, hour, day, a duration like \"10m\", or seconds";
+        parsed.map_err(|e| self.error_hint(at, e, hint)).ok()
     }
 
     /// A timeout: a duration such as `"10m"` or whole seconds. In milliseconds.
