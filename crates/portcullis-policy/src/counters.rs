@@ -103,8 +103,34 @@ pub struct Reservation {
     pub window: Window,
     /// How much to add.
     pub amount: f64,
-    /// The most the counter may hold after the increment, when the counter is a limit. The store checks it
-    /// again atomically, since the view the engine read may be stale by the time the caller reserves.
+    /// The ceiling the counter must respect after the increment, when the counter is a limit. The store
+    /// checks it again atomically, since the view the engine read may be stale by the time it reserves.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
+    pub ceiling: Option<Ceiling>,
+}
+
+/// The most a counter may hold after an increment.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Ceiling {
+    /// The bound.
+    pub max: f64,
+    /// `lt` rather than `lte`: the total must stay strictly below `max`.
+    pub strict: bool,
+}
+
+impl Ceiling {
+    /// Whether a counter may hold `total`.
+    pub fn admits(self, total: f64) -> bool {
+        if self.strict {
+            total < self.max
+        } else {
+            total <= self.max
+        }
+    }
+}
+
+impl std::fmt::Display for Ceiling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", if self.strict { "<" } else { "<=" }, self.max)
+    }
 }

@@ -220,14 +220,13 @@ impl<C: CounterView + ?Sized> Evaluator<'_, '_, C> {
                 }
             },
         };
-        if let Some(max) = limit.max {
-            let exceeds = |total: f64| if limit.strict { total >= max } else { total > max };
-            if exceeds(amount) {
-                let message = format!("{amount} alone exceeds the limit of {max} on {}", def.id);
+        if let Some(ceiling) = limit.ceiling {
+            if !ceiling.admits(amount) {
+                let message = format!("{amount} alone exceeds the limit ({ceiling}) on {}", def.id);
                 return Err(self.deny(&limit.rule, message.into()));
             }
             let window = def.window.at(self.now);
-            if exceeds(self.counters.current(&def.id, def.per, window) + amount) {
+            if !ceiling.admits(self.counters.current(&def.id, def.per, window) + amount) {
                 self.note_rate_limit(limit.counter, &limit.rule, limit.message.clone());
                 return Ok(None);
             }
@@ -241,7 +240,7 @@ impl<C: CounterView + ?Sized> Evaluator<'_, '_, C> {
             per: def.per,
             window,
             amount,
-            max: limit.max,
+            ceiling: limit.ceiling,
         }))
     }
 }

@@ -29,7 +29,7 @@ mod window;
 
 pub use compile::compile;
 pub use context::{CallContext, Identity};
-pub use counters::{CounterId, CounterView, NoCounters, Per, Reservation, StaticCounters};
+pub use counters::{Ceiling, CounterId, CounterView, NoCounters, Per, Reservation, StaticCounters};
 pub use decision::{Decision, Outcome, RuleRef};
 pub use document::{Format, parse_document};
 pub use error::{PolicyError, PolicyErrors};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::condition::Condition;
-use crate::counters::{CounterId, Per};
+use crate::counters::{Ceiling, CounterId, Per};
 use crate::decision::RuleRef;
 use crate::field_path::FieldPath;
 use crate::name_pattern::NamePattern;
@@ -139,10 +139,8 @@ pub(crate) enum CheckKind {
 #[derive(Clone, Debug)]
 pub(crate) struct Limit {
     pub(crate) counter: usize,
-    /// The most the counter may hold after the increment; `None` for a counter that only counts.
-    pub(crate) max: Option<f64>,
-    /// `lt` instead of `lte`: the counter must stay strictly below `max`.
-    pub(crate) strict: bool,
+    /// What the counter may hold after the increment; `None` for a counter that only counts.
+    pub(crate) ceiling: Option<Ceiling>,
     pub(crate) increment: Increment,
     pub(crate) rule: RuleRef,
     pub(crate) message: Arc<str>,

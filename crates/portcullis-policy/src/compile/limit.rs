@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::Builder;
-use crate::counters::Per;
+use crate::counters::{Ceiling, Per};
 use crate::decision::RuleRef;
 use crate::field_path::{FieldPath, RawPath};
 use crate::location::Location;
@@ -94,8 +94,7 @@ impl Builder {
             .unwrap_or_else(|| format!("Limit of {max} per {window} on {scope}.{counter} reached").into());
         Some(Limit {
             counter: index,
-            max: Some(max),
-            strict: false,
+            ceiling: Some(Ceiling { max, strict: false }),
             increment,
             rule: rule_at(at),
             message,
@@ -213,8 +212,10 @@ impl Builder {
         });
         Limit {
             counter: index,
-            max: Some(rate.max),
-            strict: false,
+            ceiling: Some(Ceiling {
+                max: rate.max,
+                strict: false,
+            }),
             increment: Increment::Fixed(1.0),
             rule: rule_at(at),
             message,

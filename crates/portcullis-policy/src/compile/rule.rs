@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Builder;
 use crate::condition::Op;
-use crate::counters::Per;
+use crate::counters::{Ceiling, Per};
 use crate::decision::RuleRef;
 use crate::field_path::FieldPath;
 use crate::location::Location;
@@ -123,10 +123,10 @@ impl Builder {
             });
             if let Some(position) = own {
                 let condition = conditions.remove(position);
-                (limit.max, limit.strict) = match condition.op {
-                    Op::Lt(n) => (Some(n), true),
-                    Op::Lte(n) => (Some(n), false),
-                    _ => (None, false),
+                limit.ceiling = match condition.op {
+                    Op::Lt(max) => Some(Ceiling { max, strict: true }),
+                    Op::Lte(max) => Some(Ceiling { max, strict: false }),
+                    _ => None,
                 };
             }
         }
@@ -169,8 +169,7 @@ impl Builder {
         let message = message.unwrap_or_else(|| format!("Limit on {scope}.{counter} reached").into());
         Some(Limit {
             counter: index,
-            max: None,
-            strict: false,
+            ceiling: None,
             increment,
             rule: rule.clone(),
             message,

@@ -83,7 +83,9 @@ fn text(decision: &Decision) -> String {
         Outcome::Hide | Outcome::Deny => &[][..],
     };
     for r in reservations {
-        let max = r.max.map_or_else(String::new, |m| format!(" (max {m})"));
+        let max = r
+            .ceiling
+            .map_or_else(String::new, |c| format!(" (must stay {c})"));
         out += &format!(
             "reserve:  {} += {} per {}{max}\n",
             r.counter,
