@@ -55,12 +55,12 @@ impl Builder {
         match map.get("version") {
             Some(Value::String(v)) if v == "1" => {}
             Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
-            Some(other) => self.reader.error_hint(
+            Some(other) => self.reader.error(
                 &root.key("version"),
                 format!("version must be \"1\", got {other}"),
                 "set \"version\": \"1\"",
             ),
-            None => self.reader.error_hint(
+            None => self.reader.error(
                 &root,
                 "missing required field \"version\"",
                 "add \"version\": \"1\"",
@@ -71,7 +71,7 @@ impl Builder {
                 .reader
                 .choice(v, &root.key("default"), "default", &["allow", "deny"]),
             None => {
-                self.reader.error_hint(
+                self.reader.error(
                     &root,
                     "missing required field \"default\"",
                     "add \"default\": \"deny\" (safest) or \"allow\"",
@@ -130,14 +130,17 @@ impl Builder {
                 continue;
             };
             if name.trim().is_empty() {
-                self.reader.error_hint(
+                self.reader.error(
                     &item_at,
                     "hide entry must not be empty",
                     "remove it, or write a tool name or glob",
                 );
             } else if !seen.insert(name) {
-                self.reader
-                    .error(&item_at, format!("duplicate hide entry {name:?}"));
+                self.reader.error(
+                    &item_at,
+                    format!("duplicate hide entry {name:?}"),
+                    "remove the duplicate",
+                );
             } else {
                 hide.push((NamePattern::new(name), rule_at(&item_at)));
             }
@@ -151,13 +154,18 @@ impl Builder {
             self.reader.error(
                 at,
                 format!("tools must be an object from tool names to rules, got {found}"),
+                "e.g. \"tools\": {\"list_customers\": {}}",
             );
             return;
         };
         for (key, entry) in map {
             let entry_at = at.key(key);
             if key.trim().is_empty() {
-                self.reader.error(&entry_at, "tool name must not be empty");
+                self.reader.error(
+                    &entry_at,
+                    "tool name must not be empty",
+                    "use the tool's name, a glob, or \"*\"",
+                );
                 continue;
             }
             let scope = if key == "*" { GLOBAL_SCOPE } else { key.as_str() };

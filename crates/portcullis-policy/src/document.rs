@@ -45,7 +45,14 @@ pub fn parse_document(text: &str, format: Format) -> Result<Value, PolicyErrors>
             None => format!("invalid YAML: {e}"),
         }),
     };
-    parsed.map_err(|message| PolicyError::new(Location::root(), message).into())
+    parsed.map_err(|message| {
+        PolicyError::new(
+            Location::root(),
+            message,
+            "fix the syntax near that position (quotes, commas, brackets)",
+        )
+        .into()
+    })
 }
 
 #[cfg(test)]

@@ -12,23 +12,17 @@ pub struct PolicyError {
     pub location: Location,
     /// What is wrong.
     pub message: String,
-    /// How to fix it, when there is something useful to say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    /// How to fix it.
+    pub hint: String,
 }
 
 impl PolicyError {
-    pub(crate) fn new(location: Location, message: impl Into<String>) -> Self {
+    pub(crate) fn new(location: Location, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self {
             location,
             message: message.into(),
-            hint: None,
+            hint: hint.into(),
         }
-    }
-
-    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
     }
 }
 
@@ -65,10 +59,7 @@ impl fmt::Display for PolicyErrors {
         let n = self.0.len();
         write!(f, "{n} error{} in policy", if n == 1 { "" } else { "s" })?;
         for error in &self.0 {
-            write!(f, "\n  {error}")?;
-            if let Some(hint) = &error.hint {
-                write!(f, " (hint: {hint})")?;
-            }
+            write!(f, "\n  {error} (hint: {})", error.hint)?;
         }
         Ok(())
     }

@@ -251,7 +251,15 @@ fn rate_limit_shorthand_counts_per_session_and_reports_retry_after() {
     let r = &reservations[0];
     assert_eq!(
         (r.counter.to_string().as_str(), r.per, r.amount, r.ceiling),
-        ("search._rate_minute", Per::Session, 1.0, Some(Ceiling { max: 10.0, strict: false }))
+        (
+            "search._rate_minute",
+            Per::Session,
+            1.0,
+            Some(Ceiling {
+                max: 10.0,
+                strict: false
+            })
+        )
     );
     assert_eq!(
         r.window,
@@ -500,13 +508,17 @@ fn decisions_carry_the_policy_revision() {
 
 #[test]
 fn a_strict_intercept_ceiling_stays_strict_in_the_reservation() {
-    let p = policy(json!({"version": "1", "default": "allow", "tools": {"t": {"rules": [{
-        "name": "fewer than three",
-        "conditions": [{"path": "state.t.n", "op": "lt", "value": 3}],
-        "state": {"counter": "n", "window": "minute"},
-    }]}}}));
+    let p = policy(
+        json!({"version": "1", "default": "allow", "tools": {"t": {"rules": [{
+            "name": "fewer than three",
+            "conditions": [{"path": "state.t.n", "op": "lt", "value": 3}],
+            "state": {"counter": "n", "window": "minute"},
+        }]}}}),
+    );
     let d = decide_with(&p, "t", json!({}), &counters(&[("t.n", 1.0)]));
-    let Outcome::Allow { reservations } = d.outcome else { panic!("{d:?}") };
+    let Outcome::Allow { reservations } = d.outcome else {
+        panic!("{d:?}")
+    };
     let ceiling = reservations[0].ceiling.unwrap();
     assert!(ceiling.admits(2.0) && !ceiling.admits(3.0));
     let d = decide_with(&p, "t", json!({}), &counters(&[("t.n", 2.0)]));

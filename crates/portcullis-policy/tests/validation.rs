@@ -83,7 +83,7 @@ fn unknown_fields_get_a_suggestion() {
     let errors = errors(&tool(json!({"deny_iff": []})));
     let error = errors.iter().next().unwrap();
     assert_eq!(error.location.as_str(), "$.tools.t.deny_iff");
-    assert_eq!(error.hint.as_deref(), Some("did you mean \"deny_if\"?"));
+    assert_eq!(error.hint, "did you mean \"deny_if\"?");
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn short_form_errors() {
     assert_error(
         &tool(json!({"action": "require_approval", "approval": {}})),
         "$.tools.t",
-        "either action: require_approval or an approval block",
+        "and an approval block are both set",
     );
     assert_error(
         &tool(json!({"reason": ""})),
@@ -277,7 +277,7 @@ fn counter_errors() {
             json!({"counter": "c", "max": 5, "window": "day", "increment": 1, "increment_from": "args.x"}),
         ),
         at,
-        "not both",
+        "are both set",
     );
     assert_error(
         &limit(json!({"counter": "c", "max": 5, "window": "day", "increment_from": "identity.id"})),
@@ -393,6 +393,10 @@ fn every_error_is_reported_at_once() {
         "{errors}"
     );
     assert!(errors.to_string().starts_with("8 errors in policy"));
+    assert!(
+        errors.iter().all(|e| !e.hint.is_empty()),
+        "every error says how to fix it"
+    );
 }
 
 #[test]

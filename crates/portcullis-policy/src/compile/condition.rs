@@ -42,7 +42,7 @@ impl Builder {
 
     fn condition_path(&mut self, map: &Map<String, Value>, at: &Location) -> Option<(FieldPath, String)> {
         let Some(value) = map.get("path") else {
-            self.reader.error_hint(
+            self.reader.error(
                 at,
                 "a condition needs a \"path\"",
                 "e.g. \"path\": \"args.amount\"",
@@ -51,7 +51,10 @@ impl Builder {
         };
         let at = at.key("path");
         let text = self.reader.string(value, &at)?;
-        let raw = RawPath::parse(text).map_err(|e| self.reader.error(&at, e)).ok()?;
+        let hint = "e.g. args.amount, args.items[0].id, identity.labels.team, state.<tool>.<counter>";
+        let raw = RawPath::parse(text)
+            .map_err(|e| self.reader.error(&at, e, hint))
+            .ok()?;
         let path = match raw {
             RawPath::Args(segments) => FieldPath::Args(segments),
             RawPath::IdentityId => FieldPath::IdentityId,
@@ -65,7 +68,7 @@ impl Builder {
 
     fn op(&mut self, map: &Map<String, Value>, at: &Location) -> Option<Op> {
         let Some(op) = map.get("op") else {
-            self.reader.error_hint(
+            self.reader.error(
                 at,
                 "a condition needs an \"op\"",
                 format!("one of: {}", OPERATORS.join(", ")),
@@ -77,7 +80,7 @@ impl Builder {
         if !OPERATORS.contains(&name) {
             let hint = super::suggest::hint(name, &OPERATORS);
             self.reader
-                .error_hint(&op_at, format!("unknown operator {name:?}"), hint);
+                .error(&op_at, format!("unknown operator {name:?}"), hint);
             return None;
         }
         let value_at = at.key("value");
@@ -92,14 +95,17 @@ impl Builder {
                         type_name(other)
                     );
                     self.reader
-                        .error_hint(&value_at, msg, "use true (present) or false (absent)");
+                        .error(&value_at, msg, "use true (present) or false (absent)");
                     None
                 }
             };
         }
         let Some(value) = value else {
-            self.reader
-                .error(at, format!("operator {name:?} requires a \"value\""));
+            self.reader.error(
+                at,
+                format!("operator {name:?} requires a \"value\""),
+                "add \"value\": ...",
+            );
             return None;
         };
         let needs = |what: &str| format!("operator {name:?} requires {what}, got {}", type_name(value));
@@ -121,8 +127,11 @@ impl Builder {
                 match RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build() {
                     Ok(re) => Some(Op::Regex(re)),
                     Err(e) => {
-                        self.reader
-                            .error(&value_at, format!("invalid regex {pattern:?}: {e}"));
+                        self.reader.error(
+                            &value_at,
+                            format!("invalid regex {pattern:?}: {e}"),
+                            "fix the regular expression (Rust regex syntax; no look-around)",
+                        );
                         None
                     }
                 }
@@ -132,19 +141,25 @@ impl Builder {
             }
             ("in" | "not_in", _) => {
                 self.reader
-                    .error_hint(&value_at, needs("a list value"), "e.g. [\"usd\", \"eur\"]");
+                    .error(&value_at, needs("a list value"), "e.g. [\"usd\", \"eur\"]");
                 None
             }
             ("regex", _) => {
-                self.reader.error(&value_at, needs("a string pattern"));
+                self.reader
+                    .error(&value_at, needs("a string pattern"), "e.g. \"^feat/\"");
                 None
             }
             ("contains", _) => {
-                self.reader.error(&value_at, needs("a string, number or boolean"));
+                self.reader
+                    .error(&value_at, needs("a string, number or boolean"), "e.g. \"test\"");
                 None
             }
             _ => {
-                self.reader.error(&value_at, needs("a numeric value"));
+                self.reader.error(
+                    &value_at,
+                    needs("a numeric value"),
+                    "write a number, without quotes",
+                );
                 None
             }
         }

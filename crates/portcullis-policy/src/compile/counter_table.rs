@@ -58,7 +58,7 @@ impl CounterTable {
         let i = self.slot(scope, name);
         let slot = &mut self.slots[i];
         match &slot.definition {
-            Some((_, _, first)) => reader.error_hint(
+            Some((_, _, first)) => reader.error(
                 at,
                 format!("duplicate counter \"{scope}.{name}\" (also defined at {first})"),
                 "give each counter its own name, or use a different window",
@@ -87,7 +87,7 @@ impl CounterTable {
                 }),
                 None => {
                     for at in &slot.references {
-                        reader.error_hint(
+                        reader.error(
                             at,
                             format!("condition reads state.{} but no such counter is defined", slot.id),
                             format!(

@@ -61,6 +61,7 @@ impl Builder {
                 self.reader.error(
                     at,
                     format!("rate_limit cannot be combined with {}", clash.join(", ")),
+                    "use either rate_limit or a full counter {counter, max, window, ...}",
                 );
             }
             let rate = self.rate_limit(rate, &at.key("rate_limit"))?;
@@ -105,8 +106,11 @@ impl Builder {
     pub(super) fn increment(&mut self, map: &Map<String, Value>, at: &Location) -> Option<Increment> {
         match (map.get("increment"), map.get("increment_from")) {
             (Some(_), Some(_)) => {
-                self.reader
-                    .error(at, "use either increment or increment_from, not both");
+                self.reader.error(
+                    at,
+                    "increment and increment_from are both set",
+                    "keep one of them",
+                );
                 None
             }
             (Some(n), None) => self
@@ -124,11 +128,13 @@ impl Builder {
                         self.reader.error(
                             &at,
                             format!("increment_from must start with \"args.\", got {text:?}"),
+                            "e.g. \"increment_from\": \"args.amount\"",
                         );
                         None
                     }
                     Err(e) => {
-                        self.reader.error(&at, e);
+                        self.reader
+                            .error(&at, e, "e.g. \"increment_from\": \"args.amount\"");
                         None
                     }
                 }
@@ -141,7 +147,7 @@ impl Builder {
     pub(super) fn rate_limit(&mut self, value: &Value, at: &Location) -> Option<Rate> {
         if let Value::String(text) = value {
             let Some((count, window)) = text.split_once('/') else {
-                self.reader.error_hint(
+                self.reader.error(
                     at,
                     format!("rate_limit must look like \"N/window\", got {text:?}"),
                     "e.g. \"30/minute\"",
@@ -154,6 +160,7 @@ impl Builder {
                     self.reader.error(
                         at,
                         format!("rate_limit count must be a positive integer, got {count:?}"),
+                        "e.g. \"30/minute\"",
                     );
                     None
                 }
@@ -161,7 +168,7 @@ impl Builder {
             let window = match window.trim() {
                 w @ ("minute" | "hour" | "day") => WindowSpec::parse_str(w).ok(),
                 other => {
-                    self.reader.error_hint(
+                    self.reader.error(
                         at,
                         format!("rate_limit window must be \"minute\", \"hour\", or \"day\", got {other:?}"),
                         "for other windows use {\"max\": N, \"window\": \"90s\"}",
@@ -233,8 +240,11 @@ impl Builder {
     pub(super) fn counter_name<'v>(&mut self, value: &'v Value, at: &Location) -> Option<&'v str> {
         let name = self.reader.name(value, at)?;
         if name.contains('.') {
-            self.reader
-                .error(at, format!("counter name {name:?} must not contain '.'"));
+            self.reader.error(
+                at,
+                format!("counter name {name:?} must not contain '.'"),
+                "use letters, digits, '_' or '-'",
+            );
             return None;
         }
         Some(name)
@@ -248,7 +258,11 @@ impl Builder {
     ) -> Option<&'v Value> {
         let value = map.get(key);
         if value.is_none() {
-            self.reader.error(at, format!("missing required field {key:?}"));
+            self.reader.error(
+                at,
+                format!("missing required field {key:?}"),
+                format!("add \"{key}\""),
+            );
         }
         value
     }

@@ -14,12 +14,9 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn error(&mut self, at: &Location, message: impl Into<String>) {
-        self.errors.push(PolicyError::new(at.clone(), message));
-    }
-
-    pub(super) fn error_hint(&mut self, at: &Location, message: impl Into<String>, hint: impl Into<String>) {
-        self.errors.push(PolicyError::new(at.clone(), message).hint(hint));
+    /// Records an error. Every error says how to fix it: the hint is not optional.
+    pub(super) fn error(&mut self, at: &Location, message: impl Into<String>, hint: impl Into<String>) {
+        self.errors.push(PolicyError::new(at.clone(), message, hint));
     }
 
     /// An object. Keys outside `allowed` are reported (with a suggestion) and otherwise ignored.
@@ -31,11 +28,15 @@ impl Reader {
         allowed: &[&str],
     ) -> Option<&'v Map<String, Value>> {
         let Value::Object(map) = value else {
-            self.error(at, format!("{what} must be an object, got {}", type_name(value)));
+            self.error(
+                at,
+                format!("{what} must be an object, got {}", type_name(value)),
+                "write it as {\"field\": value, ...}",
+            );
             return None;
         };
         for key in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            self.error_hint(
+            self.error(
                 &at.key(key),
                 format!("unknown field {key:?} in {what}"),
                 suggest::hint(key, allowed),
@@ -48,7 +49,11 @@ impl Reader {
         match value {
             Value::String(s) => Some(s),
             other => {
-                self.error(at, format!("expected a string, got {}", type_name(other)));
+                self.error(
+                    at,
+                    format!("expected a string, got {}", type_name(other)),
+                    "put the value in quotes",
+                );
                 None
             }
         }
@@ -58,7 +63,7 @@ impl Reader {
     pub(super) fn name<'v>(&mut self, value: &'v Value, at: &Location) -> Option<&'v str> {
         let text = self.string(value, at)?;
         if text.trim().is_empty() {
-            self.error(at, "must not be empty");
+            self.error(at, "must not be empty", "give it a value, or remove the field");
             return None;
         }
         Some(text)
@@ -68,7 +73,11 @@ impl Reader {
         match value {
             Value::Array(items) => Some(items),
             other => {
-                self.error(at, format!("expected a list, got {}", type_name(other)));
+                self.error(
+                    at,
+                    format!("expected a list, got {}", type_name(other)),
+                    "write it as a list: [ ... ]",
+                );
                 None
             }
         }
@@ -79,11 +88,19 @@ impl Reader {
         match value.as_f64() {
             Some(n) if n > 0.0 && n.is_finite() => Some(n),
             Some(n) => {
-                self.error(at, format!("must be greater than zero, got {n}"));
+                self.error(
+                    at,
+                    format!("must be greater than zero, got {n}"),
+                    "use a positive number",
+                );
                 None
             }
             None => {
-                self.error(at, format!("expected a number, got {}", type_name(value)));
+                self.error(
+                    at,
+                    format!("expected a number, got {}", type_name(value)),
+                    "write a number, without quotes",
+                );
                 None
             }
         }
@@ -103,7 +120,7 @@ impl Reader {
             )),
         };
         let hint = "use minute, hour, day, a duration like \"10m\", or seconds";
-        parsed.map_err(|e| self.error_hint(at, e, hint)).ok()
+        parsed.map_err(|e| self.error(at, e, hint)).ok()
     }
 
     /// A timeout: a duration such as `"10m"` or whole seconds. In milliseconds.
@@ -121,7 +138,9 @@ impl Reader {
                 type_name(other)
             )),
         };
-        parsed.map_err(|e| self.error(at, e)).ok()
+        parsed
+            .map_err(|e| self.error(at, e, "write a duration such as \"10m\", or whole seconds"))
+            .ok()
     }
 
     /// One of `choices`, with a suggestion when it is not.
@@ -137,7 +156,7 @@ impl Reader {
             return Some(text);
         }
         let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
-        self.error_hint(
+        self.error(
             at,
             format!("{what} must be {}, got {text:?}", quoted.join(" or ")),
             suggest::hint(text, choices),

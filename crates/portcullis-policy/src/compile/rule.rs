@@ -38,7 +38,7 @@ impl Builder {
         let name: Option<Arc<str>> = match map.get("name") {
             Some(v) => self.reader.name(v, &at.key("name")).map(Arc::from),
             None => {
-                self.reader.error_hint(
+                self.reader.error(
                     at,
                     "rule must have a name",
                     "add \"name\": \"what this rule is for\"",
@@ -64,8 +64,11 @@ impl Builder {
         if deny {
             for (key, present) in [("conditions", conditions), ("state", state), ("rate_limit", rate)] {
                 if present.is_some() {
-                    self.reader
-                        .error(&at.key(key), format!("deny rules must not have {key}"));
+                    self.reader.error(
+                        &at.key(key),
+                        format!("deny rules must not have {key}"),
+                        "remove it, or use action: evaluate",
+                    );
                 }
             }
             let check = Check {
@@ -82,8 +85,11 @@ impl Builder {
 
         if let Some(rate) = rate {
             if conditions.is_some() || state.is_some() {
-                self.reader
-                    .error(at, "rate_limit cannot be combined with conditions or state");
+                self.reader.error(
+                    at,
+                    "rate_limit cannot be combined with conditions or state",
+                    "split it into two rules",
+                );
             }
             let Some(parsed) = self.rate_limit(rate, &at.key("rate_limit")) else {
                 return RuleParts::default();
@@ -98,7 +104,7 @@ impl Builder {
         }
 
         let Some(conditions) = conditions else {
-            self.reader.error_hint(
+            self.reader.error(
                 at,
                 "evaluate rules must have at least one condition",
                 "add conditions, or use rate_limit",
@@ -107,8 +113,11 @@ impl Builder {
         };
         let conditions_at = at.key("conditions");
         if conditions.as_array().is_some_and(Vec::is_empty) {
-            self.reader
-                .error(&conditions_at, "evaluate rules must have at least one condition");
+            self.reader.error(
+                &conditions_at,
+                "evaluate rules must have at least one condition",
+                "add a condition, or use action: deny",
+            );
         }
         let mut conditions = self.conditions(conditions, &conditions_at);
         let mut limit = state

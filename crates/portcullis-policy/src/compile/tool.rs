@@ -58,7 +58,8 @@ impl Builder {
                 if map.contains_key("approval") {
                     self.reader.error(
                         at,
-                        "use either action: require_approval or an approval block, not both",
+                        "action: require_approval and an approval block are both set",
+                        "keep the approval block: it can say when and how long",
                     );
                 }
                 let timeout_at = at.key("approval_timeout");
@@ -85,6 +86,7 @@ impl Builder {
             self.reader.error(
                 &at.key("approval_timeout"),
                 "approval_timeout needs action: require_approval",
+                "add \"action\": \"require_approval\", or remove approval_timeout",
             );
         }
 

@@ -27,9 +27,7 @@ pub fn run(files: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
                 );
                 for error in &errors {
                     println!("  {}: {}", error.location, error.message);
-                    if let Some(hint) = &error.hint {
-                        println!("      hint: {hint}");
-                    }
+                    println!("      hint: {}", error.hint);
                 }
             }
             Output::Json => report.push(json!({"file": file, "ok": ok, "errors": errors})),
