@@ -25,6 +25,14 @@ const LIMIT_FIELDS: [&str; 8] = [
 const RATE_FIELDS: [&str; 3] = ["max", "window", "per"];
 const PER_CHOICES: [&str; 3] = ["session", "identity", "global"];
 
+/// A counter defined in place, as [`Builder::counter_spec`] read it.
+pub(super) struct CounterSpec<'v> {
+    pub(super) index: usize,
+    pub(super) name: &'v str,
+    pub(super) window: WindowSpec,
+    pub(super) increment: Increment,
+}
+
 /// A parsed `rate_limit`: at most `max` calls per window.
 pub(super) struct Rate {
     pub(super) max: f64,
@@ -71,34 +79,54 @@ impl Builder {
                 .unwrap_or(Per::Identity);
             return Some(self.rate_limit_counter(&rate, per, scope, at, message));
         }
-        let counter = self
-            .required(map, "counter", at)
-            .and_then(|v| self.counter_name(v, &at.key("counter")));
         let max = self
             .required(map, "max", at)
             .and_then(|v| self.reader.positive(v, &at.key("max")));
+        let spec = self.counter_spec(map, at, scope);
+        let (max, spec) = (max?, spec?);
+        let message = message.unwrap_or_else(|| {
+            format!(
+                "Limit of {max} per {} on {scope}.{} reached",
+                spec.window, spec.name
+            )
+            .into()
+        });
+        let ceiling = Some(Ceiling { max, strict: false });
+        Some(Limit {
+            counter: spec.index,
+            ceiling,
+            increment: spec.increment,
+            rule: rule_at(at),
+            message,
+        })
+    }
+
+    /// A counter defined in place (`limits` entries, rule `state` blocks): `counter`, `window`,
+    /// `increment` or `increment_from`, and `per` (default `identity`).
+    pub(super) fn counter_spec<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        at: &Location,
+        scope: &str,
+    ) -> Option<CounterSpec<'v>> {
+        let name = self
+            .required(map, "counter", at)
+            .and_then(|v| self.counter_name(v, &at.key("counter")));
         let window = self
             .required(map, "window", at)
             .and_then(|v| self.reader.window(v, &at.key("window")));
         let increment = self.increment(map, at);
         let per = self.per(map.get("per"), at);
-        let (counter, max, window, increment, per) = (counter?, max?, window?, increment?, per?);
-        let index = self.counters.define(
-            &mut self.reader,
-            scope,
-            counter,
-            per.unwrap_or(Per::Identity),
+        let (name, window, increment, per) = (name?, window?, increment?, per?);
+        let per = per.unwrap_or(Per::Identity);
+        let index = self
+            .counters
+            .define(&mut self.reader, scope, name, per, window, at);
+        Some(CounterSpec {
+            index,
+            name,
             window,
-            at,
-        );
-        let message = message
-            .unwrap_or_else(|| format!("Limit of {max} per {window} on {scope}.{counter} reached").into());
-        Some(Limit {
-            counter: index,
-            ceiling: Some(Ceiling { max, strict: false }),
             increment,
-            rule: rule_at(at),
-            message,
         })
     }
 

@@ -158,28 +158,12 @@ impl Builder {
         message: Option<Arc<str>>,
     ) -> Option<Limit> {
         let map = self.reader.object(value, at, "a state block", &STATE_FIELDS)?;
-        let counter = self
-            .required(map, "counter", at)
-            .and_then(|v| self.counter_name(v, &at.key("counter")));
-        let window = self
-            .required(map, "window", at)
-            .and_then(|v| self.reader.window(v, &at.key("window")));
-        let increment = self.increment(map, at);
-        let per = self.per(map.get("per"), at);
-        let (counter, window, increment, per) = (counter?, window?, increment?, per?);
-        let index = self.counters.define(
-            &mut self.reader,
-            scope,
-            counter,
-            per.unwrap_or(Per::Identity),
-            window,
-            at,
-        );
-        let message = message.unwrap_or_else(|| format!("Limit on {scope}.{counter} reached").into());
+        let spec = self.counter_spec(map, at, scope)?;
+        let message = message.unwrap_or_else(|| format!("Limit on {scope}.{} reached", spec.name).into());
         Some(Limit {
-            counter: index,
+            counter: spec.index,
             ceiling: None,
-            increment,
+            increment: spec.increment,
             rule: rule.clone(),
             message,
         })
