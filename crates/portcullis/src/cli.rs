@@ -18,6 +18,60 @@ pub enum Command {
     /// Check policies and see how they decide calls.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Load-test an MCP endpoint with tools/call: throughput and latency percentiles, optionally
+    /// against a baseline (the same server without the gateway) in interleaved phases.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The Streamable HTTP endpoint to load, e.g. http://127.0.0.1:8080/mcp/demo.
+    #[arg(long)]
+    pub url: String,
+    /// Bearer token for --url.
+    #[arg(long, env = "PORTCULLIS_BENCH_TOKEN")]
+    pub token: Option<String>,
+    /// Also load this endpoint (e.g. the upstream directly), alternating phases, and report the difference.
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Bearer token for --baseline.
+    #[arg(long)]
+    pub baseline_token: Option<String>,
+    /// Protocol era to speak.
+    #[arg(long, value_enum, default_value_t = EraArg::Session)]
+    pub era: EraArg,
+    /// Concurrent sessions.
+    #[arg(long, default_value_t = 1)]
+    pub sessions: usize,
+    /// Calls per second across all sessions (open loop); omit to go as fast as possible.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Measured time (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Unmeasured time before measuring.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: std::time::Duration,
+    /// Phases per side with --baseline.
+    #[arg(long, default_value_t = 4)]
+    pub phases: u32,
+    /// Tool to call.
+    #[arg(long, default_value = "echo")]
+    pub tool: String,
+    /// Its arguments (JSON object).
+    #[arg(long, default_value = r#"{"text": "hello"}"#)]
+    pub args: String,
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `--era`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EraArg {
+    /// initialize once per session (2025-11-25).
+    Session,
+    /// 2026-07-28: no session, `_meta` and Mcp-Method/Mcp-Name on every call.
+    Stateless,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@
     reason = "a command-line tool's output is its interface"
 )]
 
+mod bench;
 mod cli;
 mod policy;
 
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(command) => policy::run(command),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

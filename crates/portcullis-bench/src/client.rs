@@ -1,0 +1,210 @@
+//! A minimal MCP Streamable HTTP client: enough to open a session and call a tool, in either era.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+use crate::BenchError;
+
+const SESSION_ERA: &str = "2025-11-25";
+const STATELESS_ERA: &str = "2026-07-28";
+
+/// Which protocol era the load speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Era {
+    /// `initialize` once per session, then calls carrying `Mcp-Session-Id`.
+    Session,
+    /// 2026-07-28: no session; every call carries `_meta` and the `Mcp-Method`/`Mcp-Name` headers.
+    Stateless,
+}
+
+/// Where to send the load.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The Streamable HTTP endpoint, e.g. `http://127.0.0.1:8080/mcp/demo`.
+    pub url: String,
+    /// A bearer token, if the endpoint wants one.
+    pub token: Option<String>,
+    /// The era to speak.
+    pub era: Era,
+}
+
+/// The outcome of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallOutcome {
+    /// A result without `isError`.
+    Ok,
+    /// A result with `isError: true` (a tool error or a policy denial).
+    ToolError,
+    /// Transport failure, HTTP error status or a JSON-RPC error.
+    Failed,
+}
+
+/// One session's connection state.
+pub(crate) struct Session {
+    http: Client<HttpConnector, Full<Bytes>>,
+    target: Target,
+    session_id: Option<String>,
+    next_id: u64,
+}
+
+impl Session {
+    pub(crate) async fn open(target: &Target) -> Result<Self, BenchError> {
+        if !target.url.starts_with("http://") {
+            return Err(BenchError::BadUrl(target.url.clone()));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let mut session = Self {
+            http,
+            target: target.clone(),
+            session_id: None,
+            next_id: 1,
+        };
+        if target.era == Era::Session {
+            session.initialize().await.map_err(|reason| BenchError::Setup {
+                url: target.url.clone(),
+                reason,
+            })?;
+        }
+        Ok(session)
+    }
+
+    async fn initialize(&mut self) -> Result<(), String> {
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": SESSION_ERA, "capabilities": {},
+            "clientInfo": {"name": "portcullis-bench", "version": env!("CARGO_PKG_VERSION")}}});
+        let (status, headers, body) = self.post(&init, None).await?;
+        if !status.is_success() {
+            return Err(format!(
+                "initialize answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        self.session_id = headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let (status, _, _) = self.post(&initialized, None).await?;
+        if !status.is_success() {
+            return Err(format!("notifications/initialized answered {status}"));
+        }
+        Ok(())
+    }
+
+    /// Calls a tool once.
+    pub(crate) async fn call(&mut self, tool: &str, args: &Value) -> CallOutcome {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut params = json!({"name": tool, "arguments": args});
+        if self.target.era == Era::Stateless {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS_ERA,
+                "io.modelcontextprotocol/clientInfo": {"name": "portcullis-bench", "version": env!("CARGO_PKG_VERSION")},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            });
+        }
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        match self.post(&request, Some(tool)).await {
+            Ok((status, _, body)) if status.is_success() => classify(&body),
+            _ => CallOutcome::Failed,
+        }
+    }
+
+    async fn post(
+        &self,
+        message: &Value,
+        tool: Option<&str>,
+    ) -> Result<(hyper::StatusCode, hyper::HeaderMap, Bytes), String> {
+        let mut request = Request::post(&self.target.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        if let Some(token) = &self.target.token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(id) = &self.session_id {
+            request = request
+                .header("mcp-session-id", id)
+                .header("mcp-protocol-version", SESSION_ERA);
+        }
+        if self.target.era == Era::Stateless {
+            let method = message.get("method").and_then(Value::as_str).unwrap_or_default();
+            request = request
+                .header("mcp-protocol-version", STATELESS_ERA)
+                .header("mcp-method", method);
+            if let Some(tool) = tool {
+                request = request.header("mcp-name", tool);
+            }
+        }
+        let request = request
+            .body(Full::new(Bytes::from(message.to_string())))
+            .map_err(|e| e.to_string())?;
+        let response = self.http.request(request).await.map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((parts.status, parts.headers, body))
+    }
+}
+
+/// Reads a JSON or SSE response body and classifies the JSON-RPC reply in it.
+fn classify(body: &[u8]) -> CallOutcome {
+    let text = String::from_utf8_lossy(body);
+    let json_text = if text.trim_start().starts_with('{') {
+        text.as_ref()
+    } else {
+        // SSE: the reply is the last `data:` line carrying a result or an error.
+        match text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .rfind(|d| d.contains("\"id\""))
+        {
+            Some(data) => data,
+            None => return CallOutcome::Failed,
+        }
+    };
+    let Ok(reply) = serde_json::from_str::<Value>(json_text) else {
+        return CallOutcome::Failed;
+    };
+    match reply.get("result") {
+        Some(result) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
+            CallOutcome::ToolError
+        }
+        Some(_) => CallOutcome::Ok,
+        None => CallOutcome::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_json_and_sse_replies() {
+        assert_eq!(
+            classify(br#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#),
+            CallOutcome::Ok
+        );
+        assert_eq!(
+            classify(br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true}}"#),
+            CallOutcome::ToolError
+        );
+        assert_eq!(
+            classify(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1}}"#),
+            CallOutcome::Failed
+        );
+        let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n\n";
+        assert_eq!(classify(sse), CallOutcome::Ok);
+        assert_eq!(classify(b"garbage"), CallOutcome::Failed);
+    }
+}

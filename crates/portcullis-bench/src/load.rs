@@ -1,0 +1,107 @@
+//! The load loops: one task per session, each with its own histogram, merged at the end.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::time::{Instant, sleep_until};
+
+use crate::client::{CallOutcome, Session, Target};
+use crate::report::{Report, new_histogram};
+use crate::{BenchConfig, BenchError};
+
+/// Runs `config` against one target.
+///
+/// # Errors
+/// When the configuration is unusable or sessions cannot be opened.
+pub async fn run(config: &BenchConfig, target: &Target) -> Result<Report, BenchError> {
+    if config.sessions == 0 {
+        return Err(BenchError::Config("sessions must be at least 1"));
+    }
+    if config.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(BenchError::Config(
+            "rate must be a positive number of calls per second",
+        ));
+    }
+    let mut sessions = Vec::with_capacity(config.sessions);
+    for _ in 0..config.sessions {
+        sessions.push(Session::open(target).await?);
+    }
+    let start = Instant::now();
+    let measure_from = start + config.warmup;
+    let end = measure_from + config.duration;
+    let mut tasks = Vec::with_capacity(sessions.len());
+    for (i, session) in sessions.into_iter().enumerate() {
+        let plan = Plan {
+            tool: config.tool.clone(),
+            args: config.args.clone(),
+            measure_from,
+            end,
+        };
+        // Open loop: session i sends at start + i/rate + k*sessions/rate, so together they send at `rate`.
+        let schedule = config.rate.map(|rate| {
+            let offset = Duration::from_secs_f64(i as f64 / rate);
+            (
+                start + offset,
+                Duration::from_secs_f64(config.sessions as f64 / rate),
+            )
+        });
+        tasks.push(tokio::spawn(drive(session, plan, schedule)));
+    }
+    let mut report = Report::empty();
+    report.measured = config.duration;
+    for task in tasks {
+        // A task that panicked contributes nothing; its calls were never counted.
+        if let Ok(part) = task.await {
+            report.absorb(&part);
+        }
+    }
+    Ok(report)
+}
+
+struct Plan {
+    tool: String,
+    args: serde_json::Value,
+    measure_from: Instant,
+    end: Instant,
+}
+
+/// What one session measured.
+pub(crate) struct Part {
+    pub(crate) latencies_us: Histogram<u64>,
+    pub(crate) ok: u64,
+    pub(crate) tool_errors: u64,
+    pub(crate) failed: u64,
+}
+
+async fn drive(mut session: Session, plan: Plan, schedule: Option<(Instant, Duration)>) -> Part {
+    let mut part = Part {
+        latencies_us: new_histogram(),
+        ok: 0,
+        tool_errors: 0,
+        failed: 0,
+    };
+    let mut k: u32 = 0;
+    loop {
+        let due = match schedule {
+            Some((first, interval)) => first + interval * k,
+            None => Instant::now(),
+        };
+        if due >= plan.end {
+            return part;
+        }
+        sleep_until(due).await;
+        let outcome = session.call(&plan.tool, &plan.args).await;
+        // Latency from when the call was due, not when it was sent: queueing counts.
+        let latency = Instant::now().saturating_duration_since(due);
+        if due >= plan.measure_from {
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            part.latencies_us.saturating_record(micros.max(1));
+            match outcome {
+                CallOutcome::Ok => part.ok += 1,
+                CallOutcome::ToolError => part.tool_errors += 1,
+                CallOutcome::Failed => part.failed += 1,
+            }
+        }
+        k = k.saturating_add(1);
+    }
+}
