@@ -11,5 +11,6 @@
 
 pub mod audit;
 pub mod clock;
+pub mod config;
 pub mod counters;
 pub mod state;
