@@ -14,3 +14,16 @@ pub mod clock;
 pub mod config;
 pub mod counters;
 pub mod state;
+pub mod jsonrpc;
+pub mod protocol;
+pub mod upstream;
+pub mod session;
+pub mod enforce;
+pub mod http;
+pub mod metrics;
+pub mod node;
+pub mod ops;
+mod serve;
+
+pub use node::NodeParts;
+pub use serve::{Listeners, ServeError, serve};

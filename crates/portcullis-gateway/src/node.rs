@@ -1,0 +1,60 @@
+//! One node's shared parts: settings, the state reader, counters, audit, clock, sessions and metrics.
+
+use std::sync::Arc;
+
+use crate::audit::AuditSink;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::counters::CounterStore;
+use crate::metrics::Metrics;
+use crate::session::Sessions;
+use crate::state::StateReader;
+use crate::upstream::HttpClient;
+
+/// What a caller provides to run a node (see [`crate::serve`]).
+pub struct NodeParts {
+    /// Node-wide settings.
+    pub settings: Settings,
+    /// The state snapshot channel.
+    pub state: StateReader,
+    /// Identity and global counters.
+    pub counters: Arc<dyn CounterStore>,
+    /// Where decisions are recorded.
+    pub audit: Arc<dyn AuditSink>,
+    /// The wall clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A running node's shared parts; handlers hold it in an `Arc`.
+pub struct Node {
+    /// Node-wide settings.
+    pub settings: Settings,
+    /// The state snapshot channel.
+    pub state: StateReader,
+    /// Identity and global counters.
+    pub counters: Arc<dyn CounterStore>,
+    /// Where decisions are recorded.
+    pub audit: Arc<dyn AuditSink>,
+    /// The wall clock.
+    pub clock: Arc<dyn Clock>,
+    /// Live sessions.
+    pub sessions: Arc<Sessions>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+impl Node {
+    /// Assembles a node.
+    pub fn new(parts: NodeParts) -> Arc<Self> {
+        let sessions = Sessions::new(HttpClient::new(), parts.settings.session_queue);
+        Arc::new(Self {
+            settings: parts.settings,
+            state: parts.state,
+            counters: parts.counters,
+            audit: parts.audit,
+            clock: parts.clock,
+            sessions,
+            metrics: Metrics::new(),
+        })
+    }
+}
