@@ -71,8 +71,9 @@ pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -39,7 +39,9 @@ pub enum Kind {
 /// Classifies a message; `None` when it is none of the three.
 pub fn kind(message: &Value) -> Option<Kind> {
     let object = message.as_object()?;
-    let has_id = object.get("id").is_some_and(|id| id.is_string() || id.is_number());
+    let has_id = object
+        .get("id")
+        .is_some_and(|id| id.is_string() || id.is_number());
     match (object.get("method").and_then(Value::as_str), has_id) {
         (Some(_), true) => Some(Kind::Request),
         (Some(_), false) if !object.contains_key("id") => Some(Kind::Notification),
@@ -94,9 +96,18 @@ mod tests {
 
     #[test]
     fn messages_are_classified_by_shape() {
-        assert_eq!(kind(&json!({"jsonrpc":"2.0","id":1,"method":"x"})), Some(Kind::Request));
-        assert_eq!(kind(&json!({"jsonrpc":"2.0","method":"x"})), Some(Kind::Notification));
-        assert_eq!(kind(&json!({"jsonrpc":"2.0","id":"a","result":{}})), Some(Kind::Response));
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":1,"method":"x"})),
+            Some(Kind::Request)
+        );
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","method":"x"})),
+            Some(Kind::Notification)
+        );
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":"a","result":{}})),
+            Some(Kind::Response)
+        );
         assert_eq!(kind(&json!({"jsonrpc":"2.0","id":null,"method":"x"})), None);
         assert_eq!(kind(&json!([1])), None);
         assert_eq!(kind(&json!({"id":1})), None);

@@ -28,7 +28,8 @@ impl Metrics {
     /// Counts one policy decision.
     pub fn decision(&self, server: &str, tool: &str, decision: &'static str) {
         let mut map = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
-        *map.entry((server.to_owned(), tool.to_owned(), decision)).or_insert(0) += 1;
+        *map.entry((server.to_owned(), tool.to_owned(), decision))
+            .or_insert(0) += 1;
     }
 
     /// Counts one error of a kind (`upstream`, `timeout`, `audit`, `bad_request`, ...).
@@ -57,7 +58,12 @@ impl Metrics {
         let _ = writeln!(out, "portcullis_sessions {sessions}");
         out.push_str("# HELP portcullis_decisions_total Policy decisions on tool calls.\n");
         out.push_str("# TYPE portcullis_decisions_total counter\n");
-        for ((server, tool, decision), n) in self.decisions.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for ((server, tool, decision), n) in self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "portcullis_decisions_total{{server=\"{}\",tool=\"{}\",decision=\"{decision}\"}} {n}",
@@ -70,14 +76,22 @@ impl Metrics {
         for (kind, n) in self.errors.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             let _ = writeln!(out, "portcullis_errors_total{{kind=\"{kind}\"}} {n}");
         }
-        out.push_str("# HELP portcullis_upstream_latency_seconds Upstream round-trip time of forwarded calls.\n");
+        out.push_str(
+            "# HELP portcullis_upstream_latency_seconds Upstream round-trip time of forwarded calls.\n",
+        );
         out.push_str("# TYPE portcullis_upstream_latency_seconds histogram\n");
         for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
             let n = bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "portcullis_upstream_latency_seconds_bucket{{le=\"{bound}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "portcullis_upstream_latency_seconds_bucket{{le=\"{bound}\"}} {n}"
+            );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "portcullis_upstream_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "portcullis_upstream_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         #[allow(clippy::cast_precision_loss, reason = "a sum in seconds for display")]
         let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "portcullis_upstream_latency_seconds_sum {sum}");
@@ -88,5 +102,8 @@ impl Metrics {
 
 /// Escapes a label value.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

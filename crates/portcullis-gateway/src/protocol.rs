@@ -5,7 +5,13 @@ pub const STATELESS: &str = "2026-07-28";
 /// The newest session-era revision; the gateway speaks it to session-era upstreams it initializes itself.
 pub const LATEST_SESSION_ERA: &str = "2025-11-25";
 /// Revisions the gateway accepts from clients, newest first.
-pub const SUPPORTED: [&str; 5] = [STATELESS, LATEST_SESSION_ERA, "2025-06-18", "2025-03-26", "2024-11-05"];
+pub const SUPPORTED: [&str; 5] = [
+    STATELESS,
+    LATEST_SESSION_ERA,
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+];
 /// What a client that sends no `MCP-Protocol-Version` header is assumed to speak (as the spec says).
 pub const ASSUMED_WITHOUT_HEADER: &str = "2025-03-26";
 

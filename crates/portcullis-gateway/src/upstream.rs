@@ -80,7 +80,9 @@ impl Upstream {
     ) -> Result<Self, UpstreamError> {
         match spec {
             UpstreamSpec::Stdio { .. } => stdio::StdioUpstream::start(spec, server, events).map(Self::Stdio),
-            UpstreamSpec::Http { url } => http::HttpUpstream::new(url, client.clone(), events).map(Self::Http),
+            UpstreamSpec::Http { url } => {
+                http::HttpUpstream::new(url, client.clone(), events).map(Self::Http)
+            }
         }
     }
 

@@ -97,7 +97,11 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
         }
         Outcome::Hide | Outcome::Deny => deny(node, record, id, &decision.message, None).await,
         Outcome::RateLimited { retry_after_ms } => {
-            let message = format!("{} (rate limited: retry in {})", decision.message, seconds(retry_after_ms));
+            let message = format!(
+                "{} (rate limited: retry in {})",
+                decision.message,
+                seconds(retry_after_ms)
+            );
             deny(node, record, id, &message, Some(retry_after_ms)).await
         }
         Outcome::RequireApproval { .. } => {
@@ -110,7 +114,13 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
     }
 }
 
-async fn deny(node: &Node, mut record: AuditRecord, id: Value, message: &str, retry: Option<u64>) -> CallPlan {
+async fn deny(
+    node: &Node,
+    mut record: AuditRecord,
+    id: Value,
+    message: &str,
+    retry: Option<u64>,
+) -> CallPlan {
     record.message = Some(message.to_owned());
     if let Err(e) = node.audit.append(record).await {
         node.metrics.error("audit");

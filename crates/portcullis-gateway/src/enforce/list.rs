@@ -34,7 +34,10 @@ mod tests {
             "tools":[{"name":"a","x":1},{"name":"b"},{"name":"c"},{"name":"d"},{"noname":true}],
             "nextCursor":"p2"}});
         filter_tools(Some(&policy), &mut response);
-        assert_eq!(response["result"]["tools"], json!([{"name":"a","x":1},{"name":"c"}]));
+        assert_eq!(
+            response["result"]["tools"],
+            json!([{"name":"a","x":1},{"name":"c"}])
+        );
         assert_eq!(response["result"]["nextCursor"], "p2");
         filter_tools(None, &mut response);
         assert_eq!(response["result"]["tools"], json!([]));

@@ -25,7 +25,11 @@ pub struct Caller {
 /// # Errors
 /// 401 with `WWW-Authenticate: Bearer` for a missing or unknown token, 403 for a grant for another
 /// server.
-pub fn authenticate(headers: &HeaderMap, state: &GatewayState, server: &ServerEntry) -> Result<Caller, Reject> {
+pub fn authenticate(
+    headers: &HeaderMap,
+    state: &GatewayState,
+    server: &ServerEntry,
+) -> Result<Caller, Reject> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return match &server.anonymous {
             Some(policy) => Ok(Caller {

@@ -12,7 +12,12 @@ use super::Reject;
 /// # Errors
 /// 413 when too large, 400 when the body breaks off.
 pub async fn read(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes, Reject> {
-    let too_large = || Reject::status(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {cap} bytes"));
+    let too_large = || {
+        Reject::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {cap} bytes"),
+        )
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -23,6 +28,9 @@ pub async fn read(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes, 
     match Limited::new(body, cap).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(Reject::status(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
+        Err(e) => Err(Reject::status(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read request body: {e}"),
+        )),
     }
 }

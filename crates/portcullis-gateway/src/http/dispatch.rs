@@ -35,9 +35,7 @@ pub async fn dispatch(
             CallPlan::Respond(answer) => return json_response(StatusCode::OK, &answer),
             CallPlan::Forward(completion) => Finish::Call(completion),
         },
-        Some("tools/list") => {
-            Finish::ListTools(caller.grant.policy.as_ref().map(|p| Arc::clone(&p.policy)))
-        }
+        Some("tools/list") => Finish::ListTools(caller.grant.policy.as_ref().map(|p| Arc::clone(&p.policy))),
         _ => Finish::Plain,
     };
     forward(node, session, message, finish, answer).await

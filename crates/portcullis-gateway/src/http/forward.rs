@@ -41,7 +41,10 @@ impl Finish {
         match self {
             Self::Plain => response,
             Self::Initialize => {
-                match response.pointer("/result/protocolVersion").and_then(Value::as_str) {
+                match response
+                    .pointer("/result/protocolVersion")
+                    .and_then(Value::as_str)
+                {
                     Some(version) => {
                         let _ = session.info().protocol_version.set(version.to_owned());
                     }
@@ -72,7 +75,13 @@ pub struct Answer {
 }
 
 /// Forwards `message` and answers the client.
-pub async fn forward(node: Arc<Node>, session: SessionHandle, message: Value, finish: Finish, answer: Answer) -> Response {
+pub async fn forward(
+    node: Arc<Node>,
+    session: SessionHandle,
+    message: Value,
+    finish: Finish,
+    answer: Answer,
+) -> Response {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let started = Instant::now();
     let deadline = started + node.settings.upstream_timeout;
@@ -101,7 +110,10 @@ pub async fn forward(node: Arc<Node>, session: SessionHandle, message: Value, fi
             // The client takes JSON only: messages before the response cannot reach it.
             message = replies.next(&node, &session).await;
         }
-        let out = finalize(finish.apply(&node, &session, message, started.elapsed()).await, answer);
+        let out = finalize(
+            finish.apply(&node, &session, message, started.elapsed()).await,
+            answer,
+        );
         let mut response = json_response(StatusCode::OK, &out);
         announce(&mut response, &session, answer);
         return response;
@@ -131,9 +143,10 @@ pub async fn forward(node: Arc<Node>, session: SessionHandle, message: Value, fi
         body.recv().await.map(|chunk| (Ok::<_, Infallible>(chunk), body))
     });
     let mut response = Response::new(Body::from_stream(stream));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -156,12 +169,20 @@ impl Replies {
             Ok(Some(message)) => message,
             Ok(None) => {
                 node.metrics.error("upstream");
-                jsonrpc::error(self.id.clone(), jsonrpc::UPSTREAM_ERROR, "upstream server went away")
+                jsonrpc::error(
+                    self.id.clone(),
+                    jsonrpc::UPSTREAM_ERROR,
+                    "upstream server went away",
+                )
             }
             Err(_) => {
                 node.metrics.error("timeout");
                 session.cancel(self.upstream_id, "gateway timeout");
-                jsonrpc::error(self.id.clone(), jsonrpc::UPSTREAM_ERROR, "upstream server timed out")
+                jsonrpc::error(
+                    self.id.clone(),
+                    jsonrpc::UPSTREAM_ERROR,
+                    "upstream server timed out",
+                )
             }
         }
     }

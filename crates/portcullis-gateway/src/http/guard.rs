@@ -10,14 +10,23 @@ use crate::config::Settings;
 /// # Errors
 /// [`Reject`] with 403 naming the header at fault.
 pub fn check(headers: &HeaderMap, settings: &Settings) -> Result<(), Reject> {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !host_allowed(host, &settings.allowed_hosts) {
-        return Err(Reject::status(StatusCode::FORBIDDEN, format!("host {host:?} is not allowed")));
+        return Err(Reject::status(
+            StatusCode::FORBIDDEN,
+            format!("host {host:?} is not allowed"),
+        ));
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(origin, &settings.allowed_origins) {
-            return Err(Reject::status(StatusCode::FORBIDDEN, format!("origin {origin:?} is not allowed")));
+            return Err(Reject::status(
+                StatusCode::FORBIDDEN,
+                format!("origin {origin:?} is not allowed"),
+            ));
         }
     }
     Ok(())
@@ -31,7 +40,9 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
         return is_loopback(host_name(host));
     }
     let name = host_name(host);
-    allowed.iter().any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(name))
+    allowed
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(name))
 }
 
 fn origin_allowed(origin: &str, allowed: &[String]) -> bool {

@@ -40,7 +40,11 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
     let bytes = body::read(body, headers, node.settings.max_body_bytes).await?;
     let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
         node.metrics.error("bad_request");
-        bad(jsonrpc::error(Value::Null, jsonrpc::PARSE_ERROR, &format!("parse error: {e}")))
+        bad(jsonrpc::error(
+            Value::Null,
+            jsonrpc::PARSE_ERROR,
+            &format!("parse error: {e}"),
+        ))
     })?;
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     let session = match session_id {
@@ -65,7 +69,11 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
     }
     if message.is_array() {
         let version = header_version
-            .or_else(|| session.as_ref().and_then(|s| s.info().protocol_version.get().map(String::as_str)))
+            .or_else(|| {
+                session
+                    .as_ref()
+                    .and_then(|s| s.info().protocol_version.get().map(String::as_str))
+            })
             .unwrap_or(protocol::ASSUMED_WITHOUT_HEADER);
         let why = if protocol::forbids_batches(version) {
             format!("JSON-RPC batches are not allowed in protocol version {version}")
@@ -92,10 +100,17 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
         return Ok(dispatch(node, &caller, session, message, kind, answer).await);
     }
     if kind == Kind::Request && jsonrpc::method(&message) == Some("initialize") {
-        let session = node.sessions.open(&entry, Arc::clone(&caller.grant_id)).await.map_err(|e| {
-            node.metrics.error("upstream");
-            Reject::Rpc(StatusCode::BAD_GATEWAY, jsonrpc::error(message["id"].clone(), jsonrpc::UPSTREAM_ERROR, &e.to_string()))
-        })?;
+        let session = node
+            .sessions
+            .open(&entry, Arc::clone(&caller.grant_id))
+            .await
+            .map_err(|e| {
+                node.metrics.error("upstream");
+                Reject::Rpc(
+                    StatusCode::BAD_GATEWAY,
+                    jsonrpc::error(message["id"].clone(), jsonrpc::UPSTREAM_ERROR, &e.to_string()),
+                )
+            })?;
         let answer = Answer {
             sse,
             stateless: false,

@@ -13,7 +13,9 @@ use super::forward::Answer;
 use super::{Caller, Reject, json_response};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
-use crate::protocol::{self, LATEST_SESSION_ERA, META_VERSION, METHOD_HEADER, NAME_HEADER, STATELESS, VERSION_HEADER};
+use crate::protocol::{
+    self, LATEST_SESSION_ERA, META_VERSION, METHOD_HEADER, NAME_HEADER, STATELESS, VERSION_HEADER,
+};
 use crate::session::{SessionError, SessionHandle};
 use crate::state::ServerEntry;
 
@@ -39,12 +41,17 @@ pub async fn handle(
     let init_node = Arc::clone(&node);
     let session = node
         .sessions
-        .stateless(server, Arc::clone(&caller.grant_id), |handle| initialize_upstream(init_node, handle))
+        .stateless(server, Arc::clone(&caller.grant_id), |handle| {
+            initialize_upstream(init_node, handle)
+        })
         .await
         .map_err(|e| {
             node.metrics.error("upstream");
             let id = message.get("id").cloned().unwrap_or(Value::Null);
-            Reject::Rpc(StatusCode::BAD_GATEWAY, jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &e.to_string()))
+            Reject::Rpc(
+                StatusCode::BAD_GATEWAY,
+                jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &e.to_string()),
+            )
         })?;
     if jsonrpc::method(&message) == Some("server/discover") {
         let id = message.get("id").cloned().unwrap_or(Value::Null);
@@ -75,7 +82,11 @@ fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Reject> {
     let mismatch = |what: &str| {
         Reject::Rpc(
             StatusCode::BAD_REQUEST,
-            jsonrpc::error(id.clone(), jsonrpc::HEADER_MISMATCH, &format!("header mismatch: {what}")),
+            jsonrpc::error(
+                id.clone(),
+                jsonrpc::HEADER_MISMATCH,
+                &format!("header mismatch: {what}"),
+            ),
         )
     };
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
@@ -98,7 +109,9 @@ fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Reject> {
     if let (Some(declared), Some(meta)) = (header(VERSION_HEADER), meta)
         && declared != meta
     {
-        return Err(mismatch("MCP-Protocol-Version does not match _meta protocolVersion"));
+        return Err(mismatch(
+            "MCP-Protocol-Version does not match _meta protocolVersion",
+        ));
     }
     if let Some(version) = meta
         && !protocol::is_supported(version)
@@ -136,12 +149,17 @@ async fn initialize_upstream(node: Arc<Node>, session: SessionHandle) -> Result<
             Ok(None) => return Err(SessionError::Ended),
             Err(_) => {
                 session.cancel(upstream_id, "gateway timeout");
-                return Err(SessionError::Initialize("upstream did not answer initialize in time".to_owned()));
+                return Err(SessionError::Initialize(
+                    "upstream did not answer initialize in time".to_owned(),
+                ));
             }
         }
     };
     let Some(result) = response.get("result").cloned() else {
-        let why = response.pointer("/error/message").and_then(Value::as_str).unwrap_or("no result");
+        let why = response
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("no result");
         return Err(SessionError::Initialize(why.to_owned()));
     };
     session.notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;

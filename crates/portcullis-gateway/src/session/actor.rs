@@ -161,9 +161,7 @@ impl SessionState {
         let upstream_id = self.next_id;
         self.next_id += 1;
         let original_id = message.get("id").cloned().unwrap_or(Value::Null);
-        let progress_token = message
-            .pointer("/params/_meta/progressToken")
-            .cloned();
+        let progress_token = message.pointer("/params/_meta/progressToken").cloned();
         let is_initialize = jsonrpc::method(&message) == Some("initialize");
         if let Some(object) = message.as_object_mut() {
             object.insert("id".to_owned(), Value::from(upstream_id));
@@ -241,14 +239,20 @@ impl SessionState {
 
     fn fail_one(&mut self, upstream_id: u64, reason: &str) {
         if let Some(pending) = self.in_flight.remove(&upstream_id) {
-            deliver(&pending.reply, jsonrpc::error(pending.original_id, jsonrpc::UPSTREAM_ERROR, reason));
+            deliver(
+                &pending.reply,
+                jsonrpc::error(pending.original_id, jsonrpc::UPSTREAM_ERROR, reason),
+            );
         }
     }
 
     fn fail_all(&mut self, reason: &str) {
         let message = format!("upstream server failed: {reason}");
         for (_, pending) in self.in_flight.drain() {
-            deliver(&pending.reply, jsonrpc::error(pending.original_id, jsonrpc::UPSTREAM_ERROR, &message));
+            deliver(
+                &pending.reply,
+                jsonrpc::error(pending.original_id, jsonrpc::UPSTREAM_ERROR, &message),
+            );
         }
     }
 }

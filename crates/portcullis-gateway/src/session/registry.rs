@@ -7,10 +7,10 @@ use dashmap::DashMap;
 use ractor::Actor;
 use serde_json::Value;
 
+use super::SessionError;
 use super::actor::{SessionActor, SessionArgs};
 use super::handle::{SessionHandle, SessionInfo};
 use super::id::{looks_minted, mint_session_id};
-use super::SessionError;
 use crate::counters::MemoryCounters;
 use crate::state::ServerEntry;
 use crate::upstream::HttpClient;
@@ -64,7 +64,8 @@ impl Sessions {
         server: &ServerEntry,
         grant: Arc<str>,
     ) -> Result<SessionHandle, SessionError> {
-        let id = mint_session_id().ok_or_else(|| SessionError::Spawn("no randomness for a session id".to_owned()))?;
+        let id = mint_session_id()
+            .ok_or_else(|| SessionError::Spawn("no randomness for a session id".to_owned()))?;
         self.spawn(Arc::from(id), server, grant).await
     }
 

@@ -97,7 +97,9 @@ impl HttpUpstream {
         if let Some(version) = &negotiated.version {
             builder = builder.header(VERSION_HEADER, version.clone());
         }
-        builder.body(body).map_err(|_| UpstreamError::BadUrl(self.url.to_string()))
+        builder
+            .body(body)
+            .map_err(|_| UpstreamError::BadUrl(self.url.to_string()))
     }
 }
 

@@ -51,6 +51,9 @@ mod tests {
     fn events_split_across_chunks_are_joined() {
         let mut parser = SseParser::new();
         assert!(parser.feed(b"event: message\r\ndata: {\"a\":").is_empty());
-        assert_eq!(parser.feed(b"1}\r\n\r\n: ping\n\ndata: x\ndata: y\n\n"), vec!["{\"a\":1}", "x\ny"]);
+        assert_eq!(
+            parser.feed(b"1}\r\n\r\n: ping\n\ndata: x\ndata: y\n\n"),
+            vec!["{\"a\":1}", "x\ny"]
+        );
     }
 }

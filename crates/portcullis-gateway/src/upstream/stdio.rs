@@ -47,7 +47,8 @@ impl StdioUpstream {
             command: command.display().to_string(),
             source,
         })?;
-        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             return Err(UpstreamError::Closed);
         };
