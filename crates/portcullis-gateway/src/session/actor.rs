@@ -88,7 +88,7 @@ impl Actor for SessionActor {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let me = myself.clone();
+        let me = myself;
         let events = Arc::new(move |event| {
             // A failed cast means the actor already stopped; the event has nobody left to matter to.
             let _ = me.cast(SessionMsg::Upstream(event));

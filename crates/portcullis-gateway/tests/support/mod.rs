@@ -4,6 +4,12 @@
     dead_code,
     reason = "each test file uses a different part of the support module"
 )]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failure here is a failed test"
+)]
 
 pub mod fake_http;
 #[path = "fake_logic.rs"]
@@ -225,29 +231,7 @@ impl TestNode {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Answer {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("http://{addr}{path}"));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::new(body.into())).unwrap();
-        let response = tokio::time::timeout(std::time::Duration::from_secs(10), self.client.request(request))
-            .await
-            .expect("gateway answered in time")
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = tokio::time::timeout(std::time::Duration::from_secs(10), response.into_body().collect())
-            .await
-            .expect("body finished in time")
-            .unwrap()
-            .to_bytes();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        send_with(&self.client, method, addr, path, headers, body.into()).await
     }
 
     /// POSTs a JSON-RPC message to `/mcp/<server>` with a token and optional session.
@@ -362,6 +346,51 @@ impl Drop for TestNode {
             let _ = tx.send(());
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends a request with a fresh client (for tasks that outlive a borrowed node).
+pub async fn send(
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    send_with(&client, method, addr, path, headers, body.into()).await
+}
+
+async fn send_with(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Answer {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body)).unwrap();
+    let response = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(request))
+        .await
+        .expect("gateway answered in time")
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), response.into_body().collect())
+        .await
+        .expect("body finished in time")
+        .unwrap()
+        .to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
 

@@ -1,0 +1,161 @@
+//! Session isolation and lifecycle: one upstream process per session, a crash reaches only its own
+//! client, idle sessions expire, and the ops endpoints report on it all.
+
+mod support;
+
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use support::{ALICE, BOB, TestNode, text};
+
+#[tokio::test]
+async fn an_upstream_crash_reaches_only_its_own_client() {
+    let node = TestNode::start("").await;
+    let doomed = node.initialize("files", Some(ALICE)).await;
+    let healthy = node.initialize("files", Some(ALICE)).await;
+    let pid_a = text(
+        &node
+            .call("files", Some(ALICE), &doomed, "whoami", json!({}))
+            .await,
+    )
+    .to_owned();
+    let pid_b = text(
+        &node
+            .call("files", Some(ALICE), &healthy, "whoami", json!({}))
+            .await,
+    )
+    .to_owned();
+    assert_ne!(pid_a, pid_b, "each session has its own upstream process");
+
+    let crashed = node.call("files", Some(ALICE), &doomed, "crash", json!({})).await;
+    assert_eq!(crashed["id"], "c1");
+    assert_eq!(crashed["error"]["code"], -32000, "{crashed}");
+    assert!(
+        crashed["error"]["message"].as_str().unwrap().contains("upstream"),
+        "{crashed}"
+    );
+
+    let fine = node
+        .call("files", Some(ALICE), &healthy, "read_file", json!({"path": "x"}))
+        .await;
+    assert!(text(&fine).contains("read_file"), "{fine}");
+
+    // The crashed session is gone: its client gets 404 and re-initializes.
+    let mut gone = StatusCode::OK;
+    for _ in 0..50 {
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        gone = node.post("files", Some(ALICE), Some(&doomed), &list).await.status;
+        if gone == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gone, StatusCode::NOT_FOUND);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn an_http_upstream_failure_is_a_json_rpc_error() {
+    let node = TestNode::start("").await;
+    let session = node.initialize("remote", Some(BOB)).await;
+    let failed = node.call("remote", Some(BOB), &session, "crash", json!({})).await;
+    assert_eq!(failed["error"]["code"], -32000, "{failed}");
+    assert!(
+        failed["error"]["message"].as_str().unwrap().contains("500"),
+        "{failed}"
+    );
+    let fine = node
+        .call("remote", Some(BOB), &session, "read_file", json!({}))
+        .await;
+    assert!(text(&fine).contains("read_file"), "{fine}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_of_another_grant_are_not_found() {
+    let node = TestNode::start("").await;
+    let mine = node.initialize("files", Some(ALICE)).await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let theirs = node
+        .post("files", Some(support::NOPOLICY), Some(&mine), &list)
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let node = TestNode::start("idle_session_timeout_secs = 1").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    assert_eq!(
+        node.post("files", Some(ALICE), Some(&session), &list)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn ops_endpoints_report_health_sessions_and_decisions() {
+    let node = TestNode::start("").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    node.call("files", Some(ALICE), &session, "read_file", json!({}))
+        .await;
+    node.call("files", Some(ALICE), &session, "delete_file", json!({}))
+        .await;
+
+    let health = node.send(Method::GET, node.ops, "/healthz", &[], "").await;
+    assert_eq!(health.status, StatusCode::OK);
+    let ready = node.send(Method::GET, node.ops, "/readyz", &[], "").await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let metrics = node.send(Method::GET, node.ops, "/metrics", &[], "").await;
+    assert!(metrics.body.contains("portcullis_sessions 1"), "{}", metrics.body);
+    assert!(
+        metrics
+            .body
+            .contains(r#"portcullis_decisions_total{server="files",tool="delete_file",decision="deny"} 1"#),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("portcullis_upstream_latency_seconds_count 1"),
+        "{}",
+        metrics.body
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_an_in_flight_call() {
+    let node = TestNode::start("").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 300}}});
+    let agent = node.agent;
+    let pending = tokio::spawn(async move {
+        let auth = format!("Bearer {ALICE}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "2025-11-25"),
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ];
+        support::send(Method::POST, agent, "/mcp/files", &headers, call.to_string()).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    node.stop().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "stop waited for the call"
+    );
+    let answer = pending.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(text(&answer.json()), "slow done");
+}
