@@ -43,6 +43,16 @@ fn unknown_keys_are_rejected_with_their_path() {
 
     let err = load_str(&format!("{MINIMAL}\n[limits]\nmax_body = 3\n"), Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("max_body"), "{err}");
+
+    let err = load_str(
+        &format!("{MINIMAL}\n[limits]\nsession_queue = 1\nsession_queue = 2\n"),
+        Path::new("."),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("duplicate key") && err.to_string().contains("line 8"),
+        "{err}"
+    );
 }
 
 #[test]

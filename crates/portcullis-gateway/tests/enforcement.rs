@@ -226,3 +226,93 @@ async fn progress_before_the_response_streams_as_sse() {
     }
     node.stop().await;
 }
+
+#[tokio::test]
+async fn identity_limits_span_sessions() {
+    let node = TestNode::start("").await;
+    let first = node.initialize("files", Some(ALICE)).await;
+    let second = node.initialize("files", Some(ALICE)).await;
+    for session in [&first, &second, &first] {
+        let ok = node
+            .call("files", Some(ALICE), session, "whoami", json!({}))
+            .await;
+        assert!(ok["result"]["isError"].is_null(), "{ok}");
+    }
+    let limited = node
+        .call("files", Some(ALICE), &second, "whoami", json!({}))
+        .await;
+    assert_eq!(
+        limited["result"]["isError"], true,
+        "3 per minute per identity: {limited}"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_published_snapshot_takes_effect_on_the_next_call() {
+    use std::sync::Arc;
+
+    use portcullis_gateway::state::{GatewayState, PolicyRef, hash_token};
+    use portcullis_policy::{Format, compile_str};
+
+    let node = TestNode::start("").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let denied = node
+        .call("files", Some(ALICE), &session, "delete_file", json!({}))
+        .await;
+    assert_eq!(denied["result"]["isError"], true);
+
+    let lenient = compile_str(r#"{"version": "1", "default": "allow"}"#, Format::Json).unwrap();
+    let mut next: GatewayState = (**node.publisher.borrow()).clone();
+    let key = hash_token(ALICE);
+    let mut grant = (*next.grants[&key]).clone();
+    grant.policy = Some(PolicyRef {
+        name: Arc::from("lenient"),
+        policy: Arc::new(lenient.with_revision(2)),
+    });
+    next.grants.insert(key, Arc::new(grant));
+    node.publisher.send_replace(Arc::new(next.clone()));
+    let allowed = node
+        .call("files", Some(ALICE), &session, "delete_file", json!({}))
+        .await;
+    assert!(allowed["result"]["isError"].is_null(), "{allowed}");
+    assert_eq!(node.audit.records().last().unwrap().policy_revision, 2);
+
+    next.grants.remove(&key);
+    node.publisher.send_replace(Arc::new(next));
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let revoked = node.post("files", Some(ALICE), Some(&session), &list).await;
+    assert_eq!(revoked.status, hyper::StatusCode::UNAUTHORIZED);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_timeout_is_a_json_rpc_error_to_the_caller() {
+    let node = TestNode::start("upstream_timeout_secs = 1").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 1500}}});
+    let auth = format!("Bearer {ALICE}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("mcp-session-id", session.as_str()),
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+    ];
+    let answer = node
+        .send(
+            hyper::Method::POST,
+            node.agent,
+            "/mcp/files",
+            &headers,
+            call.to_string(),
+        )
+        .await;
+    let answer = answer.json();
+    assert_eq!(answer["id"], 3);
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("timed out"),
+        "{answer}"
+    );
+    assert_eq!(node.audit.records().last().unwrap().outcome, "upstream_error");
+    node.stop().await;
+}

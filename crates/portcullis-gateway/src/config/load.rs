@@ -67,7 +67,13 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
 fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
     let syntax = |path: String, err: toml::de::Error| ConfigError::Syntax {
         path,
-        message: err.message().to_owned(),
+        message: match err.span() {
+            Some(span) => {
+                let (line, column) = line_column(text, span.start);
+                format!("{} (line {line}, column {column})", err.message())
+            }
+            None => err.message().to_owned(),
+        },
     };
     let deserializer = toml::Deserializer::parse(text).map_err(|e| syntax(".".to_owned(), e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -235,4 +241,12 @@ fn resolve_grants(
         }
     }
     out
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }

@@ -50,7 +50,7 @@ pub const POLICY: &str = r#"{
   "hide": ["drop_*"],
   "tools": {
     "read_file": {},
-    "whoami": {},
+    "whoami": { "limits": [{ "rate_limit": "3/minute" }] },
     "slow": {},
     "crash": {},
     "write_file": { "limits": [{ "rate_limit": "2/minute", "per": "session" }] },
@@ -65,6 +65,7 @@ pub struct TestNode {
     pub audit: Arc<MemoryAuditSink>,
     pub clock: ManualClock,
     pub dir: PathBuf,
+    pub publisher: state::StatePublisher,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -131,7 +132,7 @@ ops = "127.0.0.1:0"
 
 [limits]
 max_body_bytes = 65536
-upstream_timeout_secs = 5
+{timeout}
 {extra}
 
 [policies.main]
@@ -165,6 +166,11 @@ id = "nopolicy"
 token_sha256 = "{nopolicy}"
 server = "files"
 "#,
+        timeout = if extra.contains("upstream_timeout_secs") {
+            ""
+        } else {
+            "upstream_timeout_secs = 5"
+        },
         alice = sha(ALICE),
         bob = sha(BOB),
         nopolicy = sha(NOPOLICY),
@@ -188,7 +194,7 @@ impl TestNode {
     ) -> Self {
         let audit = Arc::new(MemoryAuditSink::new());
         let clock = ManualClock::at(START_MS);
-        let (_publisher, reader) = state::channel(loaded.state);
+        let (publisher, reader) = state::channel(loaded.state);
         let parts = NodeParts {
             settings: loaded.settings,
             state: reader,
@@ -201,8 +207,6 @@ impl TestNode {
         let (agent_addr, ops_addr) = (agent.local_addr().unwrap(), ops.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            // Keep the publisher alive as long as the node runs.
-            let _publisher = _publisher;
             serve(parts, Listeners { agent, ops }, async {
                 let _ = rx.await;
             })
@@ -215,6 +219,7 @@ impl TestNode {
             audit,
             clock,
             dir,
+            publisher,
             shutdown: Some(tx),
             task: Some(task),
             client: Client::builder(TokioExecutor::new()).build_http(),
