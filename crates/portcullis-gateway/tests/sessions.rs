@@ -159,3 +159,71 @@ async fn shutdown_drains_an_in_flight_call() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(text(&answer.json()), "slow done");
 }
+
+/// Reads an SSE response as it arrives, one event at a time.
+struct EventStream {
+    body: hyper::body::Incoming,
+    parser: Vec<u8>,
+}
+
+impl EventStream {
+    async fn next(&mut self) -> serde_json::Value {
+        use http_body_util::BodyExt;
+        loop {
+            let text = String::from_utf8_lossy(&self.parser).into_owned();
+            if let Some(end) = text.find("\n\n") {
+                let event = text[..end].to_owned();
+                self.parser.drain(..end + 2);
+                let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                return serde_json::from_str(data).unwrap();
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.body.frame())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .unwrap();
+            if let Some(chunk) = frame.data_ref() {
+                self.parser.extend_from_slice(chunk);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_request_reaches_the_client_and_its_answer_the_server() {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let node = TestNode::start("").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let call = json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {"name": "ask", "arguments": {}}});
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = hyper::Request::post(format!("http://{}/mcp/files", node.agent))
+        .header("authorization", format!("Bearer {ALICE}"))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Full::new(bytes::Bytes::from(call.to_string())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut events = EventStream {
+        body: response.into_body(),
+        parser: Vec::new(),
+    };
+    let asked = events.next().await;
+    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
+    assert_eq!(asked["id"], "srv-1");
+
+    let reply = json!({"jsonrpc": "2.0", "id": "srv-1", "result": {
+        "role": "assistant", "content": {"type": "text", "text": "four"}, "model": "test"}});
+    let ack = node.post("files", Some(ALICE), Some(&session), &reply).await;
+    assert_eq!(ack.status, StatusCode::ACCEPTED);
+
+    let done = events.next().await;
+    assert_eq!(done["id"], 11);
+    assert_eq!(text(&done), "client said four");
+    node.stop().await;
+}

@@ -6,28 +6,51 @@ mod fake_logic;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
+use serde_json::Value;
+
 fn main() -> ExitCode {
     let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
     let mut stdout = std::io::stdout();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { return ExitCode::FAILURE };
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+    loop {
+        let Some(Ok(line)) = lines.next() else {
+            return ExitCode::SUCCESS;
+        };
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
         let reply = fake_logic::respond(&message, std::process::id());
         if reply.crash {
             return ExitCode::from(3);
         }
-        for note in reply.before.iter().chain(reply.response.iter()) {
-            if reply.sleep_ms > 0 && reply.response.as_ref() == Some(note) {
-                std::thread::sleep(std::time::Duration::from_millis(reply.sleep_ms));
-            }
-            let written = serde_json::to_string(note)
-                .map(|text| writeln!(stdout, "{text}").and_then(|()| stdout.flush()));
-            if !matches!(written, Ok(Ok(()))) {
+        for note in &reply.before {
+            if write_line(&mut stdout, note).is_err() {
                 return ExitCode::FAILURE;
             }
         }
+        let Some(mut response) = reply.response else {
+            continue;
+        };
+        if reply.await_client {
+            // The next message must be the client's answer to our request.
+            let Some(Ok(answer)) = lines.next() else {
+                return ExitCode::FAILURE;
+            };
+            let answer: Value = serde_json::from_str(&answer).unwrap_or_default();
+            let said = answer["result"]["content"]["text"].as_str().unwrap_or("nothing");
+            response = fake_logic::text_result(&response["id"], format!("client said {said}"));
+        }
+        if reply.sleep_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(reply.sleep_ms));
+        }
+        if write_line(&mut stdout, &response).is_err() {
+            return ExitCode::FAILURE;
+        }
     }
-    ExitCode::SUCCESS
+}
+
+fn write_line(out: &mut std::io::Stdout, message: &Value) -> std::io::Result<()> {
+    let text = serde_json::to_string(message).map_err(std::io::Error::other)?;
+    writeln!(out, "{text}")?;
+    out.flush()
 }

@@ -59,7 +59,7 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
         return (StatusCode::BAD_REQUEST, "missing session").into_response();
     }
     let reply = respond(&message, 0);
-    if reply.crash {
+    if reply.crash || reply.await_client {
         return (StatusCode::INTERNAL_SERVER_ERROR, "crashed").into_response();
     }
     let Some(response) = reply.response else {

@@ -2,7 +2,8 @@
 //!
 //! Tools: `read_file` (echoes its path), `write_file` (fails with a JSON-RPC error when
 //! `arguments.fail` is true), `delete_file`, `drop_table`, `secret_tool`, `whoami` (the process id),
-//! `slow` (progress notifications first, and waits `arguments.ms`), `crash` (the process exits).
+//! `slow` (progress notifications first, and waits `arguments.ms`), `crash` (the process exits),
+//! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied).
 //! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
 
 use serde_json::{Value, json};
@@ -18,16 +19,19 @@ pub struct Reply {
     pub sleep_ms: u64,
     /// Exit instead of responding.
     pub crash: bool,
+    /// Wait for the client's answer to the request in `before` and echo it in the response.
+    pub await_client: bool,
 }
 
 const PAGE1: [&str; 4] = ["read_file", "write_file", "delete_file", "drop_table"];
-const PAGE2: [&str; 4] = ["secret_tool", "whoami", "slow", "crash"];
+const PAGE2: [&str; 5] = ["secret_tool", "whoami", "slow", "crash", "ask"];
 
 fn tool(name: &str) -> Value {
     json!({"name": name, "description": format!("the {name} tool"), "inputSchema": {"type": "object"}, "x-vendor": {"kept": true}})
 }
 
-fn text_result(id: &Value, text: String) -> Value {
+/// A tool result holding `text`.
+pub fn text_result(id: &Value, text: String) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": text}], "vendorField": 7}})
 }
 
@@ -76,7 +80,18 @@ pub fn respond(message: &Value, pid: u32) -> Reply {
                         ],
                         response: Some(text_result(id, "slow done".to_owned())),
                         sleep_ms: args["ms"].as_u64().unwrap_or(0),
-                        crash: false,
+                        ..Reply::default()
+                    };
+                }
+                "ask" => {
+                    return Reply {
+                        before: vec![
+                            json!({"jsonrpc": "2.0", "id": "srv-1", "method": "sampling/createMessage",
+                            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "2+2?"}}], "maxTokens": 5}}),
+                        ],
+                        response: Some(json!({"jsonrpc": "2.0", "id": id})),
+                        await_client: true,
+                        ..Reply::default()
                     };
                 }
                 name => text_result(id, format!("{name} ran with {args}")),

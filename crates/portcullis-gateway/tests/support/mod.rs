@@ -53,6 +53,7 @@ pub const POLICY: &str = r#"{
     "whoami": { "limits": [{ "rate_limit": "3/minute" }] },
     "slow": {},
     "crash": {},
+    "ask": {},
     "write_file": { "limits": [{ "rate_limit": "2/minute", "per": "session" }] },
     "delete_file": { "action": "deny", "reason": "deleting files is not allowed here" }
   }
