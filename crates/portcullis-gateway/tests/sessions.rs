@@ -160,35 +160,6 @@ async fn shutdown_drains_an_in_flight_call() {
     assert_eq!(text(&answer.json()), "slow done");
 }
 
-/// Reads an SSE response as it arrives, one event at a time.
-struct EventStream {
-    body: hyper::body::Incoming,
-    parser: Vec<u8>,
-}
-
-impl EventStream {
-    async fn next(&mut self) -> serde_json::Value {
-        use http_body_util::BodyExt;
-        loop {
-            let text = String::from_utf8_lossy(&self.parser).into_owned();
-            if let Some(end) = text.find("\n\n") {
-                let event = text[..end].to_owned();
-                self.parser.drain(..end + 2);
-                let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-                return serde_json::from_str(data).unwrap();
-            }
-            let frame = tokio::time::timeout(Duration::from_secs(5), self.body.frame())
-                .await
-                .expect("an event in time")
-                .unwrap()
-                .unwrap();
-            if let Some(chunk) = frame.data_ref() {
-                self.parser.extend_from_slice(chunk);
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_server_request_reaches_the_client_and_its_answer_the_server() {
     use http_body_util::Full;
@@ -209,10 +180,7 @@ async fn a_server_request_reaches_the_client_and_its_answer_the_server() {
         .unwrap();
     let response = client.request(request).await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut events = EventStream {
-        body: response.into_body(),
-        parser: Vec::new(),
-    };
+    let mut events = support::EventStream::new(response.into_body());
     let asked = events.next().await;
     assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
     assert_eq!(asked["id"], "srv-1");

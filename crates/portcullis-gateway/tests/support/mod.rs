@@ -400,6 +400,42 @@ async fn send_with(
     }
 }
 
+/// Reads an SSE response as it arrives, one event at a time.
+pub struct EventStream {
+    body: hyper::body::Incoming,
+    parser: Vec<u8>,
+}
+
+impl EventStream {
+    pub fn new(body: hyper::body::Incoming) -> Self {
+        Self {
+            body,
+            parser: Vec::new(),
+        }
+    }
+
+    pub async fn next(&mut self) -> serde_json::Value {
+        use http_body_util::BodyExt;
+        loop {
+            let text = String::from_utf8_lossy(&self.parser).into_owned();
+            if let Some(end) = text.find("\n\n") {
+                let event = text[..end].to_owned();
+                self.parser.drain(..end + 2);
+                let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                return serde_json::from_str(data).unwrap();
+            }
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(5), self.body.frame())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .unwrap();
+            if let Some(chunk) = frame.data_ref() {
+                self.parser.extend_from_slice(chunk);
+            }
+        }
+    }
+}
+
 /// The text of a tool result.
 pub fn text(response: &Value) -> &str {
     response["result"]["content"][0]["text"].as_str().unwrap_or("")
