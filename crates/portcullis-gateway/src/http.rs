@@ -1,6 +1,7 @@
 //! The agents' listener: Streamable HTTP at `/mcp/<server>`.
 
 mod auth;
+mod batch;
 mod body;
 mod dispatch;
 mod forward;

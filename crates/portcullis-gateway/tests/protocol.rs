@@ -294,3 +294,46 @@ async fn get_is_refused_with_a_note_and_delete_ends_the_session() {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn batches_are_served_in_order_under_2025_03_26() {
+    let node = TestNode::start("").await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "old", "version": "0"}}});
+    let opened = node.post("files", Some(ALICE), None, &init).await;
+    assert_eq!(opened.json()["result"]["protocolVersion"], "2025-03-26");
+    let session = opened.header("mcp-session-id").unwrap().to_owned();
+    let auth = format!("Bearer {ALICE}");
+    // No MCP-Protocol-Version header: the session's negotiated version decides.
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("mcp-session-id", session.as_str()),
+    ];
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": "a", "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": "b", "method": "tools/call", "params": {"name": "delete_file", "arguments": {}}},
+        {"jsonrpc": "2.0", "id": "c", "method": "tools/call", "params": {"name": "read_file", "arguments": {"path": "p"}}},
+    ]);
+    let answer = node
+        .send(
+            Method::POST,
+            node.agent,
+            "/mcp/files",
+            &headers,
+            batch.to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let responses = answer.json();
+    let responses = responses.as_array().unwrap();
+    assert_eq!(responses.len(), 3, "{responses:?}");
+    assert_eq!(responses[0]["id"], "a");
+    assert_eq!(responses[0]["result"]["tools"].as_array().unwrap().len(), 3);
+    assert_eq!(responses[1]["id"], "b");
+    assert_eq!(responses[1]["result"]["isError"], true);
+    assert_eq!(responses[2]["id"], "c");
+    assert!(text(&responses[2]).contains("read_file"), "{responses:?}");
+    node.stop().await;
+}

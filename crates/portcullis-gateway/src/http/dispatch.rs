@@ -30,13 +30,32 @@ pub async fn dispatch(
             Err(_) => (StatusCode::NOT_FOUND, "session has ended\n").into_response(),
         };
     }
-    let finish = match jsonrpc::method(&message) {
-        Some("tools/call") => match plan_call(&node, caller, &session, &message).await {
-            CallPlan::Respond(answer) => return json_response(StatusCode::OK, &answer),
-            CallPlan::Forward(completion) => Finish::Call(completion),
+    match finish_for(&node, caller, &session, &message).await {
+        Ok(finish) => forward(node, session, message, finish, answer).await,
+        Err(answer) => json_response(StatusCode::OK, &answer),
+    }
+}
+
+/// What a request needs once answered, or (`Err`) the answer to give without forwarding it.
+pub async fn finish_for(
+    node: &Node,
+    caller: &Caller,
+    session: &SessionHandle,
+    message: &Value,
+) -> Result<Finish, Value> {
+    match jsonrpc::method(message) {
+        Some("tools/call") => match plan_call(node, caller, session, message).await {
+            CallPlan::Respond(answer) => Err(answer),
+            CallPlan::Forward(completion) => Ok(Finish::Call(completion)),
         },
-        Some("tools/list") => Finish::ListTools(caller.grant.policy.as_ref().map(|p| Arc::clone(&p.policy))),
-        _ => Finish::Plain,
-    };
-    forward(node, session, message, finish, answer).await
+        Some("tools/list") => Ok(Finish::ListTools(
+            caller.grant.policy.as_ref().map(|p| Arc::clone(&p.policy)),
+        )),
+        Some("initialize") => Err(jsonrpc::error(
+            message.get("id").cloned().unwrap_or(Value::Null),
+            jsonrpc::INVALID_REQUEST,
+            "this session is already initialized",
+        )),
+        _ => Ok(Finish::Plain),
+    }
 }

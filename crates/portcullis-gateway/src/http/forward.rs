@@ -74,7 +74,8 @@ pub struct Answer {
     pub announce_session: bool,
 }
 
-/// Forwards `message` and answers the client.
+/// Forwards `message` and answers the client: JSON when the response comes first or the client takes
+/// no SSE, otherwise an SSE stream of everything the upstream says about the request.
 pub async fn forward(
     node: Arc<Node>,
     session: SessionHandle,
@@ -82,38 +83,16 @@ pub async fn forward(
     finish: Finish,
     answer: Answer,
 ) -> Response {
-    let id = message.get("id").cloned().unwrap_or(Value::Null);
     let started = Instant::now();
-    let deadline = started + node.settings.upstream_timeout;
-    let mut replies = match session.request(message, ACK_TIMEOUT).await {
-        Ok((upstream_id, replies)) => Replies {
-            upstream_id,
-            replies,
-            deadline,
-            id,
-        },
-        Err(e) => {
-            node.metrics.error("session");
-            let code = match e {
-                crate::session::SessionError::Busy => jsonrpc::SESSION_BUSY,
-                _ => jsonrpc::UPSTREAM_ERROR,
-            };
-            let failed = jsonrpc::error(id, code, &e.to_string());
+    let (mut replies, first) = match open(&node, &session, message, started).await {
+        Ok(opened) => opened,
+        Err(failed) => {
             let failed = finish.apply(&node, &session, failed, started.elapsed()).await;
             return json_response(StatusCode::OK, &failed);
         }
     };
-    let first = replies.next(&node, &session).await;
     if is_final(&first) || !answer.sse {
-        let mut message = first;
-        while !is_final(&message) {
-            // The client takes JSON only: messages before the response cannot reach it.
-            message = replies.next(&node, &session).await;
-        }
-        let out = finalize(
-            finish.apply(&node, &session, message, started.elapsed()).await,
-            answer,
-        );
+        let out = settle(&node, &session, &mut replies, first, finish, answer, started).await;
         let mut response = json_response(StatusCode::OK, &out);
         announce(&mut response, &session, answer);
         return response;
@@ -152,6 +131,72 @@ pub async fn forward(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     announce(&mut response, &session, answer);
     response
+}
+
+/// Forwards `message` and returns the response alone (batches, where no stream is possible).
+pub async fn forward_collect(
+    node: &Node,
+    session: &SessionHandle,
+    message: Value,
+    finish: Finish,
+    answer: Answer,
+) -> Value {
+    let started = Instant::now();
+    match open(node, session, message, started).await {
+        Ok((mut replies, first)) => settle(node, session, &mut replies, first, finish, answer, started).await,
+        Err(failed) => finish.apply(node, session, failed, started.elapsed()).await,
+    }
+}
+
+/// Sends the request and waits for the first message about it; `Err` is the error response to give.
+async fn open(
+    node: &Node,
+    session: &SessionHandle,
+    message: Value,
+    started: Instant,
+) -> Result<(Replies, Value), Value> {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    match session.request(message, ACK_TIMEOUT).await {
+        Ok((upstream_id, replies)) => {
+            let mut replies = Replies {
+                upstream_id,
+                replies,
+                deadline: started + node.settings.upstream_timeout,
+                id,
+            };
+            let first = replies.next(node, session).await;
+            Ok((replies, first))
+        }
+        Err(e) => {
+            node.metrics.error("session");
+            let code = match e {
+                crate::session::SessionError::Busy => jsonrpc::SESSION_BUSY,
+                _ => jsonrpc::UPSTREAM_ERROR,
+            };
+            Err(jsonrpc::error(id, code, &e.to_string()))
+        }
+    }
+}
+
+/// Waits for the response, dropping what comes before it (the client cannot receive it), and applies
+/// the finishing step.
+async fn settle(
+    node: &Node,
+    session: &SessionHandle,
+    replies: &mut Replies,
+    first: Value,
+    finish: Finish,
+    answer: Answer,
+    started: Instant,
+) -> Value {
+    let mut message = first;
+    while !is_final(&message) {
+        message = replies.next(node, session).await;
+    }
+    finalize(
+        finish.apply(node, session, message, started.elapsed()).await,
+        answer,
+    )
 }
 
 /// The messages of one forwarded request.

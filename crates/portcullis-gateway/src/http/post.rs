@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::dispatch::dispatch;
 use super::forward::{Answer, Finish, forward};
-use super::{Reject, auth, body, guard, stateless};
+use super::{Reject, auth, batch, body, guard, stateless};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::{self, SESSION_HEADER, VERSION_HEADER};
@@ -67,7 +67,7 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
             serde_json::json!({"supported": protocol::SUPPORTED}),
         )));
     }
-    if message.is_array() {
+    if let Value::Array(messages) = message {
         let version = header_version
             .or_else(|| {
                 session
@@ -75,12 +75,15 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
                     .and_then(|s| s.info().protocol_version.get().map(String::as_str))
             })
             .unwrap_or(protocol::ASSUMED_WITHOUT_HEADER);
-        let why = if protocol::forbids_batches(version) {
-            format!("JSON-RPC batches are not allowed in protocol version {version}")
-        } else {
-            "JSON-RPC batches are not supported by this gateway yet: send one message per request".to_owned()
+        if protocol::forbids_batches(version) {
+            let why = format!("JSON-RPC batches are not allowed in protocol version {version}");
+            return Err(bad(jsonrpc::error(Value::Null, jsonrpc::INVALID_REQUEST, &why)));
+        }
+        let Some(session) = session else {
+            let why = "a batch needs an initialized session (Mcp-Session-Id)";
+            return Err(bad(jsonrpc::error(Value::Null, jsonrpc::INVALID_REQUEST, why)));
         };
-        return Err(bad(jsonrpc::error(Value::Null, jsonrpc::INVALID_REQUEST, &why)));
+        return Ok(batch::serve_batch(&node, &caller, &session, messages).await);
     }
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let kind = jsonrpc::kind(&message).ok_or_else(|| {
