@@ -84,10 +84,39 @@ async fn sessions_of_another_grant_are_not_found() {
     node.stop().await;
 }
 
+/// Whether a process is still running (a zombie awaiting its reaper counts as gone).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .is_some_and(|zombie| !zombie)
+}
+
+async fn wait_until_gone(pid: &str) -> bool {
+    for _ in 0..100 {
+        if !running(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test]
-async fn idle_sessions_expire() {
+async fn idle_sessions_expire_and_their_process_stops() {
     let node = TestNode::start("idle_session_timeout_secs = 1").await;
     let session = node.initialize("files", Some(ALICE)).await;
+    let pid = text(
+        &node
+            .call("files", Some(ALICE), &session, "whoami", json!({}))
+            .await,
+    )
+    .to_owned();
+    assert!(running(&pid));
     tokio::time::sleep(Duration::from_millis(1_700)).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
     assert_eq!(
@@ -96,7 +125,29 @@ async fn idle_sessions_expire() {
             .status,
         StatusCode::NOT_FOUND
     );
+    assert!(wait_until_gone(&pid).await, "upstream {pid} still runs");
     node.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_every_upstream_process() {
+    let node = TestNode::start("").await;
+    let mut pids = Vec::new();
+    for _ in 0..2 {
+        let session = node.initialize("files", Some(ALICE)).await;
+        pids.push(
+            text(
+                &node
+                    .call("files", Some(ALICE), &session, "whoami", json!({}))
+                    .await,
+            )
+            .to_owned(),
+        );
+    }
+    node.stop().await;
+    for pid in pids {
+        assert!(wait_until_gone(&pid).await, "upstream {pid} still runs");
+    }
 }
 
 #[tokio::test]
