@@ -6,8 +6,20 @@
 //! to the audit seam ([`audit`]). Servers, policies and grants come from one immutable snapshot
 //! ([`state`]) published through a watch channel.
 //!
-//! Architecture invariant: the data plane only reads the current state snapshot and never waits on a
-//! shared lock or mailbox per call; the session actor serialises only that session's traffic.
+//! Running a node (what `portcullis serve --config FILE` does):
+//!
+//! ```text
+//! let loaded = config::load_file(path)?;                 // strict TOML, every problem listed
+//! let listen = loaded.listen;                            // agent and ops addresses
+//! let (parts, publisher) = loaded.into_node(audit_sink, system_clock);
+//! let listeners = Listeners { agent: TcpListener::bind(listen.agent).await?, ops: TcpListener::bind(listen.ops).await? };
+//! serve(parts, listeners, ctrl_c_or_sigterm).await?;     // drains, then stops every session
+//! // on SIGHUP: reload(path, &publisher)
+//! ```
+//!
+//! Architecture invariant: per call, the data plane reads the current state snapshot and never waits on
+//! another task or a node-wide mailbox (only brief in-memory locks for counters and metrics); the
+//! session actor serialises only that session's traffic.
 
 pub mod audit;
 pub mod clock;
@@ -25,5 +37,5 @@ pub mod session;
 pub mod state;
 pub mod upstream;
 
-pub use node::NodeParts;
+pub use node::{NodeParts, reload};
 pub use serve::{Listeners, ServeError, serve};

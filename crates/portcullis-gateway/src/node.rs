@@ -58,3 +58,37 @@ impl Node {
         })
     }
 }
+
+impl crate::config::LoadedConfig {
+    /// Splits a loaded config into what [`crate::serve`] needs, with in-memory counters. Keep the
+    /// publisher: [`reload`] sends new snapshots through it.
+    pub fn into_node(
+        self,
+        audit: Arc<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+    ) -> (NodeParts, crate::state::StatePublisher) {
+        let (publisher, state) = crate::state::channel(self.state);
+        let parts = NodeParts {
+            settings: self.settings,
+            state,
+            counters: Arc::new(crate::counters::MemoryCounters::new()),
+            audit,
+            clock,
+        };
+        (parts, publisher)
+    }
+}
+
+/// Re-reads the config file and publishes its servers, policies and grants; the next request sees them.
+/// Settings (listeners, limits) take effect only on restart. Counters are kept.
+///
+/// # Errors
+/// The file's problems; the running snapshot is left as it was.
+pub fn reload(
+    path: &std::path::Path,
+    publisher: &crate::state::StatePublisher,
+) -> Result<(), crate::config::ConfigError> {
+    let loaded = crate::config::load_file(path)?;
+    publisher.send_replace(Arc::new(loaded.state));
+    Ok(())
+}

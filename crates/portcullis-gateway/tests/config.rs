@@ -93,3 +93,40 @@ server = \"nowhere\"
     assert!(all.contains("grants[1].server"), "{all}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn reload_publishes_the_new_grants() {
+    use std::sync::Arc;
+
+    use portcullis_gateway::audit::NullAuditSink;
+    use portcullis_gateway::clock::ManualClock;
+
+    let dir = std::env::temp_dir().join(format!("portcullis-reload-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("node.toml");
+    let grant = |id: &str| {
+        format!(
+            "{MINIMAL}\n[servers.s]\nupstream = {{ type = \"http\", url = \"http://127.0.0.1:1/mcp\" }}\n\
+             [[grants]]\nid = \"{id}\"\ntoken_sha256 = \"{}\"\nserver = \"s\"\n",
+            portcullis_gateway::state::to_hex(&hash_token(id))
+        )
+    };
+    std::fs::write(&path, grant("first")).unwrap();
+    let (parts, publisher) = load_file(&path)
+        .unwrap()
+        .into_node(Arc::new(NullAuditSink), Arc::new(ManualClock::at(0)));
+    assert!(parts.state.borrow().grants.contains_key(&hash_token("first")));
+
+    std::fs::write(&path, grant("second")).unwrap();
+    portcullis_gateway::reload(&path, &publisher).unwrap();
+    assert!(parts.state.borrow().grants.contains_key(&hash_token("second")));
+    assert!(!parts.state.borrow().grants.contains_key(&hash_token("first")));
+
+    std::fs::write(&path, "not toml [").unwrap();
+    assert!(portcullis_gateway::reload(&path, &publisher).is_err());
+    assert!(
+        parts.state.borrow().grants.contains_key(&hash_token("second")),
+        "a bad file changes nothing"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
