@@ -70,6 +70,14 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
         identity: &caller.grant.identity,
     };
     let decision = evaluate(&policy.policy, &call, &view, now);
+    tracing::debug!(
+        session = %info.id,
+        grant = %caller.grant_id,
+        tool,
+        decision = decision.outcome.kind(),
+        rule = %decision.rule,
+        "policy decision"
+    );
     node.metrics.decision(&info.server, tool, decision.outcome.kind());
     record.decision = decision.outcome.kind();
     record.rule = decision.rule.to_string();

@@ -94,9 +94,10 @@ pub async fn forward(
     if is_final(&first) || !answer.sse {
         let out = settle(&node, &session, &mut replies, first, finish, answer, started).await;
         let mut response = json_response(StatusCode::OK, &out);
-        announce(&mut response, &session, answer);
+        announce(&mut response, &node, &session, answer);
         return response;
     }
+    let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
     let (events, body) = mpsc::channel::<Bytes>(16);
     let pump_session = session.clone();
     tokio::spawn(async move {
@@ -129,7 +130,9 @@ pub async fn forward(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    announce(&mut response, &session, answer);
+    if announced && let Ok(value) = HeaderValue::from_str(&session.info().id) {
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
     response
 }
 
@@ -249,8 +252,10 @@ fn finalize(mut response: Value, answer: Answer) -> Value {
     response
 }
 
-fn announce(response: &mut Response, session: &SessionHandle, answer: Answer) {
+fn announce(response: &mut Response, node: &Node, session: &SessionHandle, answer: Answer) {
+    // A failed initialize closed its session: announcing it would only earn the client a 404.
     if answer.announce_session
+        && node.sessions.get(&session.info().id).is_some()
         && let Ok(value) = HeaderValue::from_str(&session.info().id)
     {
         response.headers_mut().insert(SESSION_HEADER, value);
