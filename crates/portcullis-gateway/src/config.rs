@@ -48,6 +48,8 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     /// Requests one session may have queued before new ones are refused.
     pub session_queue: usize,
+    /// Sessions held at once; more are refused.
+    pub max_sessions: usize,
     /// Accepted `Origin` values; empty means loopback only.
     pub allowed_origins: Vec<String>,
     /// Accepted `Host` values; empty means loopback only.
@@ -68,6 +70,7 @@ impl Default for Settings {
             idle_session_timeout: Duration::from_secs(30 * 60),
             upstream_timeout: Duration::from_secs(60),
             session_queue: 64,
+            max_sessions: 10_000,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             denial: DenialStyle::ToolResult,

@@ -46,7 +46,11 @@ pub struct Node {
 impl Node {
     /// Assembles a node.
     pub fn new(parts: NodeParts) -> Arc<Self> {
-        let sessions = Sessions::new(HttpClient::new(), parts.settings.session_queue);
+        let sessions = Sessions::new(
+            HttpClient::new(),
+            parts.settings.session_queue,
+            parts.settings.max_sessions,
+        );
         Arc::new(Self {
             settings: parts.settings,
             state: parts.state,

@@ -26,6 +26,9 @@ pub enum SessionError {
     /// The upstream refused the message.
     #[error(transparent)]
     Upstream(#[from] crate::upstream::UpstreamError),
+    /// The node holds as many sessions as it may.
+    #[error("too many sessions on this node: close idle ones or try later")]
+    TooMany,
     /// The session actor could not be spawned.
     #[error("cannot start session: {0}")]
     Spawn(String),

@@ -246,3 +246,36 @@ async fn a_server_request_reaches_the_client_and_its_answer_the_server() {
     assert_eq!(text(&done), "client said four");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_node_refuses_new_sessions_with_503() {
+    let node = TestNode::start("max_sessions = 1").await;
+    let first = node.initialize("files", Some(ALICE)).await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let refused = node.post("files", Some(ALICE), None, &init).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many sessions")
+    );
+
+    let auth = format!("Bearer {ALICE}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("mcp-session-id", first.as_str()),
+    ];
+    let deleted = node
+        .send(Method::DELETE, node.agent, "/mcp/files", &headers, "")
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    node.initialize("files", Some(ALICE)).await;
+    node.stop().await;
+}

@@ -81,6 +81,8 @@ pub struct LimitsSection {
     pub upstream_timeout_secs: u64,
     /// Requests one session may have queued or in flight before new ones are refused.
     pub session_queue: usize,
+    /// Sessions the node holds at once (each may own a process); new ones beyond are refused with 503.
+    pub max_sessions: usize,
 }
 
 impl Default for LimitsSection {
@@ -90,6 +92,7 @@ impl Default for LimitsSection {
             idle_session_timeout_secs: 30 * 60,
             upstream_timeout_secs: 60,
             session_queue: 64,
+            max_sessions: 10_000,
         }
     }
 }

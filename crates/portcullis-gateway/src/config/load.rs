@@ -44,6 +44,7 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
         idle_session_timeout: Duration::from_secs(file.limits.idle_session_timeout_secs),
         upstream_timeout: Duration::from_secs(file.limits.upstream_timeout_secs),
         session_queue: file.limits.session_queue.max(1),
+        max_sessions: file.limits.max_sessions,
         allowed_origins: file.security.allowed_origins.clone(),
         allowed_hosts: file.security.allowed_hosts.clone(),
         denial: file.enforcement.denial,

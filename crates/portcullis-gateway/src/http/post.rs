@@ -107,13 +107,7 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
             .sessions
             .open(&entry, Arc::clone(&caller.grant_id))
             .await
-            .map_err(|e| {
-                node.metrics.error("upstream");
-                Reject::Rpc(
-                    StatusCode::BAD_GATEWAY,
-                    jsonrpc::error(message["id"].clone(), jsonrpc::UPSTREAM_ERROR, &e.to_string()),
-                )
-            })?;
+            .map_err(|e| open_failed(&node, &message, &e))?;
         let answer = Answer {
             sse,
             stateless: false,
@@ -129,6 +123,22 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
         jsonrpc::INVALID_REQUEST,
         "missing Mcp-Session-Id: send initialize first, or use protocol 2026-07-28 with _meta",
     )))
+}
+
+/// A session that could not be opened: 503 when the node is full, 502 when the upstream failed.
+pub(super) fn open_failed(node: &Node, message: &Value, e: &crate::session::SessionError) -> Reject {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let status = if matches!(e, crate::session::SessionError::TooMany) {
+        node.metrics.error("too_many_sessions");
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        node.metrics.error("upstream");
+        StatusCode::BAD_GATEWAY
+    };
+    Reject::Rpc(
+        status,
+        jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &e.to_string()),
+    )
 }
 
 fn bad(body: Value) -> Reject {

@@ -45,14 +45,7 @@ pub async fn handle(
             initialize_upstream(init_node, handle)
         })
         .await
-        .map_err(|e| {
-            node.metrics.error("upstream");
-            let id = message.get("id").cloned().unwrap_or(Value::Null);
-            Reject::Rpc(
-                StatusCode::BAD_GATEWAY,
-                jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &e.to_string()),
-            )
-        })?;
+        .map_err(|e| super::post::open_failed(&node, &message, &e))?;
     if jsonrpc::method(&message) == Some("server/discover") {
         let id = message.get("id").cloned().unwrap_or(Value::Null);
         let init = session.info().upstream_init.get().cloned().unwrap_or_default();

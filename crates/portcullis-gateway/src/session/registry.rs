@@ -22,17 +22,19 @@ pub struct Sessions {
     stateless_open: tokio::sync::Mutex<()>,
     http: HttpClient,
     queue: usize,
+    max_sessions: usize,
     epoch: tokio::time::Instant,
 }
 
 impl Sessions {
-    /// An empty registry; `queue` bounds each session's queued requests.
-    pub fn new(http: HttpClient, queue: usize) -> Arc<Self> {
+    /// An empty registry; `queue` bounds each session's queued requests, `max_sessions` their number.
+    pub fn new(http: HttpClient, queue: usize, max_sessions: usize) -> Arc<Self> {
         Arc::new(Self {
             map: DashMap::new(),
             stateless_open: tokio::sync::Mutex::new(()),
             http,
             queue,
+            max_sessions,
             epoch: tokio::time::Instant::now(),
         })
     }
@@ -111,6 +113,10 @@ impl Sessions {
         server: &ServerEntry,
         grant: Arc<str>,
     ) -> Result<SessionHandle, SessionError> {
+        // Checked before spawning; concurrent opens may pass it together, a bounded overshoot.
+        if self.map.len() >= self.max_sessions {
+            return Err(SessionError::TooMany);
+        }
         let info = Arc::new(SessionInfo {
             id: Arc::clone(&id),
             grant,
