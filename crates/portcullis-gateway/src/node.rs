@@ -41,6 +41,8 @@ pub struct Node {
     pub sessions: Arc<Sessions>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Turns true when shutdown begins: open streams end and `/readyz` reports 503.
+    pub draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl Node {
@@ -59,6 +61,7 @@ impl Node {
             clock: parts.clock,
             sessions,
             metrics: Metrics::new(),
+            draining: tokio::sync::watch::Sender::new(false),
         })
     }
 }

@@ -1,7 +1,6 @@
 //! The operators' listener: `/metrics`, `/healthz`, `/readyz`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -11,16 +10,8 @@ use axum::routing::get;
 
 use crate::node::Node;
 
-/// What the ops endpoints read.
-pub struct OpsState {
-    /// The node.
-    pub node: Arc<Node>,
-    /// Set once shutdown begins: `/readyz` then says 503 so balancers stop sending traffic.
-    pub draining: AtomicBool,
-}
-
-/// The ops router.
-pub fn router(state: Arc<OpsState>) -> Router {
+/// The ops router. Once shutdown begins `/readyz` says 503, so balancers stop sending traffic.
+pub fn router(state: Arc<Node>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -28,8 +19,8 @@ pub fn router(state: Arc<OpsState>) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(ops): State<Arc<OpsState>>) -> Response {
-    let text = ops.node.metrics.render(ops.node.sessions.len());
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    let text = node.metrics.render(node.sessions.len());
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -38,8 +29,8 @@ async fn metrics(State(ops): State<Arc<OpsState>>) -> Response {
     response
 }
 
-async fn readyz(State(ops): State<Arc<OpsState>>) -> Response {
-    if ops.draining.load(Ordering::Relaxed) {
+async fn readyz(State(node): State<Arc<Node>>) -> Response {
+    if *node.draining.borrow() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         "ready\n".into_response()

@@ -2,13 +2,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::node::{Node, NodeParts};
-use crate::ops::{self, OpsState};
+use crate::ops;
 
 /// The two bound listeners (bind to port 0 in tests).
 pub struct Listeners {
@@ -39,13 +38,9 @@ pub async fn serve(
     let agent_addr = listeners.agent.local_addr()?;
     let ops_addr = listeners.ops.local_addr()?;
     let node = Node::new(parts);
-    let ops_state = Arc::new(OpsState {
-        node: Arc::clone(&node),
-        draining: AtomicBool::new(false),
-    });
     let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
     let ops_server = tokio::spawn(
-        axum::serve(listeners.ops, ops::router(Arc::clone(&ops_state)))
+        axum::serve(listeners.ops, ops::router(Arc::clone(&node)))
             .with_graceful_shutdown(async move {
                 let _ = ops_stopped.await;
             })
@@ -57,12 +52,12 @@ pub async fn serve(
         ops = %ops_addr,
         "gateway listening"
     );
-    let draining = Arc::clone(&ops_state);
+    let draining = Arc::clone(&node);
     let agent = axum::serve(listeners.agent, crate::http::router(Arc::clone(&node)))
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
-            draining.draining.store(true, Ordering::Relaxed);
+            draining.draining.send_replace(true);
         })
         .await;
     reaper.abort();

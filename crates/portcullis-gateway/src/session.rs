@@ -5,6 +5,7 @@ mod actor;
 mod handle;
 mod id;
 mod registry;
+mod route;
 
 pub use actor::{SessionActor, SessionArgs, SessionMsg};
 pub use handle::{SessionHandle, SessionInfo};

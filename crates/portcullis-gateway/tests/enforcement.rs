@@ -10,7 +10,7 @@ async fn list_call_deny_hide(node: &TestNode, server: &str, token: &str) {
     let session = node.initialize(server, Some(token)).await;
     let names = node.list_names(server, Some(token), &session).await;
     // Page one keeps read_file, write_file, delete_file (visible but denied); page two keeps whoami,
-    // slow, crash, ask. drop_table is hidden and secret_tool unlisted under default deny.
+    // slow, crash, ask, announce. drop_table is hidden and secret_tool unlisted under default deny.
     assert_eq!(
         names,
         [
@@ -20,7 +20,8 @@ async fn list_call_deny_hide(node: &TestNode, server: &str, token: &str) {
             "whoami",
             "slow",
             "crash",
-            "ask"
+            "ask",
+            "announce"
         ]
     );
 

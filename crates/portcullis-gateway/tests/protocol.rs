@@ -262,40 +262,6 @@ async fn stateless_clients_are_bridged_to_session_era_upstreams() {
 }
 
 #[tokio::test]
-async fn get_is_refused_with_a_note_and_delete_ends_the_session() {
-    let node = TestNode::start("").await;
-    let session = node.initialize("files", Some(ALICE)).await;
-    let auth = format!("Bearer {ALICE}");
-    let get = node
-        .send(
-            Method::GET,
-            node.agent,
-            "/mcp/files",
-            &[("authorization", &auth)],
-            "",
-        )
-        .await;
-    assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(get.body.contains("GET stream"), "{}", get.body);
-
-    let headers = [
-        ("authorization", auth.as_str()),
-        ("mcp-session-id", session.as_str()),
-    ];
-    let deleted = node
-        .send(Method::DELETE, node.agent, "/mcp/files", &headers, "")
-        .await;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let after = node.post("files", Some(ALICE), Some(&session), &list()).await;
-    assert_eq!(after.status, StatusCode::NOT_FOUND);
-    let again = node
-        .send(Method::DELETE, node.agent, "/mcp/files", &headers, "")
-        .await;
-    assert_eq!(again.status, StatusCode::NOT_FOUND);
-    node.stop().await;
-}
-
-#[tokio::test]
 async fn batches_are_served_in_order_under_2025_03_26() {
     let node = TestNode::start("").await;
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {

@@ -279,3 +279,68 @@ async fn a_full_node_refuses_new_sessions_with_503() {
     node.initialize("files", Some(ALICE)).await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn the_get_stream_carries_server_notifications_until_shutdown() {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let node = TestNode::start("").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let auth = format!("Bearer {ALICE}");
+    let json_only = [
+        ("authorization", auth.as_str()),
+        ("mcp-session-id", session.as_str()),
+    ];
+    let refused = node
+        .send(Method::GET, node.agent, "/mcp/files", &json_only, "")
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE);
+
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = hyper::Request::get(format!("http://{}/mcp/files", node.agent))
+        .header("authorization", &auth)
+        .header("mcp-session-id", &session)
+        .header("accept", "text/event-stream")
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = support::EventStream::new(response.into_body());
+
+    let answered = node
+        .call("files", Some(ALICE), &session, "announce", json!({}))
+        .await;
+    assert_eq!(text(&answered), "announced");
+    let changed = stream.next().await;
+    assert_eq!(changed["method"], "notifications/tools/list_changed", "{changed}");
+
+    // Shutdown ends the stream instead of waiting on it forever.
+    tokio::time::timeout(Duration::from_secs(5), node.stop())
+        .await
+        .expect("shutdown did not wait on the open stream");
+}
+
+#[tokio::test]
+async fn delete_ends_the_session() {
+    let node = TestNode::start("").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let auth = format!("Bearer {ALICE}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("mcp-session-id", session.as_str()),
+    ];
+    let deleted = node
+        .send(Method::DELETE, node.agent, "/mcp/files", &headers, "")
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let after = node.post("files", Some(ALICE), Some(&session), &list).await;
+    assert_eq!(after.status, StatusCode::NOT_FOUND);
+    let again = node
+        .send(Method::DELETE, node.agent, "/mcp/files", &headers, "")
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    node.stop().await;
+}

@@ -43,8 +43,10 @@ fn main() -> ExitCode {
         if reply.sleep_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(reply.sleep_ms));
         }
-        if write_line(&mut stdout, &response).is_err() {
-            return ExitCode::FAILURE;
+        for message in std::iter::once(&response).chain(&reply.after) {
+            if write_line(&mut stdout, message).is_err() {
+                return ExitCode::FAILURE;
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::handle::SessionInfo;
 use super::registry::Sessions;
-use crate::jsonrpc::{self, Kind};
+use crate::jsonrpc;
 use crate::state::UpstreamSpec;
 use crate::upstream::{HttpClient, Upstream, UpstreamError, UpstreamEvent};
 
@@ -41,6 +41,11 @@ pub enum SessionMsg {
         /// Why, sent to the upstream.
         reason: &'static str,
     },
+    /// The client opened its standalone stream (GET): messages that belong to no request go there.
+    Listen {
+        /// The stream; replaces an earlier one.
+        stream: mpsc::Sender<Value>,
+    },
     /// Something from the upstream.
     Upstream(UpstreamEvent),
 }
@@ -61,21 +66,23 @@ pub struct SessionArgs {
 }
 
 /// A request waiting for its response.
-struct Pending {
-    original_id: Value,
-    reply: mpsc::Sender<Value>,
-    progress_token: Option<Value>,
-    is_initialize: bool,
-    _permit: OwnedSemaphorePermit,
+pub(super) struct Pending {
+    pub(super) original_id: Value,
+    pub(super) reply: mpsc::Sender<Value>,
+    pub(super) progress_token: Option<Value>,
+    pub(super) is_initialize: bool,
+    pub(super) _permit: OwnedSemaphorePermit,
 }
 
 /// The actor's state.
 pub struct SessionState {
-    info: Arc<SessionInfo>,
-    upstream: Upstream,
-    next_id: u64,
-    in_flight: HashMap<u64, Pending>,
-    sessions: Arc<Sessions>,
+    pub(super) info: Arc<SessionInfo>,
+    pub(super) upstream: Upstream,
+    pub(super) next_id: u64,
+    pub(super) in_flight: HashMap<u64, Pending>,
+    /// The client's standalone stream, when open.
+    pub(super) listener: Option<mpsc::Sender<Value>>,
+    pub(super) sessions: Arc<Sessions>,
 }
 
 impl Actor for SessionActor {
@@ -99,6 +106,7 @@ impl Actor for SessionActor {
             upstream,
             next_id: 1,
             in_flight: HashMap::new(),
+            listener: None,
             sessions: args.sessions,
         })
     }
@@ -127,6 +135,7 @@ impl Actor for SessionActor {
                 drop(permit);
             }
             SessionMsg::Cancel { upstream_id, reason } => state.cancel(upstream_id, reason),
+            SessionMsg::Listen { stream } => state.listener = Some(stream),
             SessionMsg::Upstream(UpstreamEvent::Message(message)) => state.route(message),
             SessionMsg::Upstream(UpstreamEvent::RequestFailed { upstream_id, reason }) => {
                 state.fail_one(upstream_id, &reason);
@@ -180,52 +189,6 @@ impl SessionState {
         Ok(upstream_id)
     }
 
-    /// Routes one upstream message: responses by id, everything else to the request it concerns.
-    fn route(&mut self, mut message: Value) {
-        match jsonrpc::kind(&message) {
-            Some(Kind::Response) => {
-                let Some(pending) = message
-                    .get("id")
-                    .and_then(Value::as_u64)
-                    .and_then(|id| self.in_flight.remove(&id))
-                else {
-                    tracing::debug!(session = %self.info.id, "response to no pending request dropped");
-                    return;
-                };
-                if pending.is_initialize
-                    && let Some(version) = message.pointer("/result/protocolVersion").and_then(Value::as_str)
-                {
-                    self.upstream.set_protocol_version(version);
-                }
-                if let Some(object) = message.as_object_mut() {
-                    object.insert("id".to_owned(), pending.original_id);
-                }
-                deliver(&pending.reply, message);
-            }
-            Some(Kind::Notification | Kind::Request) => {
-                // Progress goes to the request that asked for it; anything else (logs, sampling,
-                // elicitation) to the newest request, since its stream is the one open.
-                let token = message.pointer("/params/progressToken");
-                let target = token
-                    .and_then(|t| {
-                        self.in_flight
-                            .values()
-                            .find(|p| p.progress_token.as_ref() == Some(t))
-                    })
-                    .or_else(|| self.in_flight.iter().max_by_key(|(id, _)| **id).map(|(_, p)| p));
-                match target {
-                    Some(pending) => deliver(&pending.reply, message),
-                    None => tracing::debug!(
-                        session = %self.info.id,
-                        method = jsonrpc::method(&message).unwrap_or(""),
-                        "upstream message with no open request dropped"
-                    ),
-                }
-            }
-            None => tracing::warn!(session = %self.info.id, "upstream sent an invalid json-rpc message"),
-        }
-    }
-
     fn cancel(&mut self, upstream_id: u64, reason: &'static str) {
         if self.in_flight.remove(&upstream_id).is_some() {
             let note = serde_json::json!({
@@ -258,7 +221,7 @@ impl SessionState {
 }
 
 /// Hands a message to a waiting request without blocking the actor; a full buffer only delays it.
-fn deliver(reply: &mpsc::Sender<Value>, message: Value) {
+pub(super) fn deliver(reply: &mpsc::Sender<Value>, message: Value) {
     if let Err(mpsc::error::TrySendError::Full(message)) = reply.try_send(message) {
         let reply = reply.clone();
         tokio::spawn(async move {

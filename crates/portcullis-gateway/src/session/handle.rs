@@ -115,6 +115,20 @@ impl SessionHandle {
             .map_err(|_: MessagingErr<_>| SessionError::Ended)
     }
 
+    /// Opens the client's standalone stream (replacing an earlier one): server messages that belong to
+    /// no request arrive on it.
+    ///
+    /// # Errors
+    /// When the session has ended.
+    pub fn listen(&self) -> Result<mpsc::Receiver<Value>, SessionError> {
+        self.touch();
+        let (stream, messages) = mpsc::channel(REPLY_BUFFER);
+        self.actor
+            .cast(SessionMsg::Listen { stream })
+            .map_err(|_: MessagingErr<_>| SessionError::Ended)?;
+        Ok(messages)
+    }
+
     /// Gives up on a request: the upstream is told, and its reply stream closes.
     pub fn cancel(&self, upstream_id: u64, reason: &'static str) {
         let _ = self.actor.cast(SessionMsg::Cancel { upstream_id, reason });

@@ -3,7 +3,8 @@
 //! Tools: `read_file` (echoes its path), `write_file` (fails with a JSON-RPC error when
 //! `arguments.fail` is true), `delete_file`, `drop_table`, `secret_tool`, `whoami` (the process id),
 //! `slow` (progress notifications first, and waits `arguments.ms`), `crash` (the process exits),
-//! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied).
+//! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied),
+//! `announce` (stdio only: answers, then says `notifications/tools/list_changed`).
 //! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
 
 use serde_json::{Value, json};
@@ -21,10 +22,12 @@ pub struct Reply {
     pub crash: bool,
     /// Wait for the client's answer to the request in `before` and echo it in the response.
     pub await_client: bool,
+    /// Sent after the response.
+    pub after: Vec<Value>,
 }
 
 const PAGE1: [&str; 4] = ["read_file", "write_file", "delete_file", "drop_table"];
-const PAGE2: [&str; 5] = ["secret_tool", "whoami", "slow", "crash", "ask"];
+const PAGE2: [&str; 6] = ["secret_tool", "whoami", "slow", "crash", "ask", "announce"];
 
 fn tool(name: &str) -> Value {
     json!({"name": name, "description": format!("the {name} tool"), "inputSchema": {"type": "object"}, "x-vendor": {"kept": true}})
@@ -71,6 +74,13 @@ pub fn respond(message: &Value, pid: u32) -> Reply {
                     json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": "disk on fire"}})
                 }
                 "whoami" => text_result(id, pid.to_string()),
+                "announce" => {
+                    return Reply {
+                        response: Some(text_result(id, "announced".to_owned())),
+                        after: vec![json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})],
+                        ..Reply::default()
+                    };
+                }
                 "slow" => {
                     let token = params["_meta"]["progressToken"].clone();
                     return Reply {

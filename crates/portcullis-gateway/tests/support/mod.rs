@@ -54,6 +54,7 @@ pub const POLICY: &str = r#"{
     "slow": {},
     "crash": {},
     "ask": {},
+    "announce": {},
     "write_file": { "limits": [{ "rate_limit": "2/minute", "per": "session" }] },
     "delete_file": { "action": "deny", "reason": "deleting files is not allowed here" }
   }
