@@ -59,6 +59,13 @@ pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> 
 pub trait AuditSink: Send + Sync + 'static {
     /// Appends one record.
     fn append(&self, record: AuditRecord) -> AppendFuture<'_>;
+
+    /// Whether appends are currently expected to succeed (the last write worked). Checked before an
+    /// allowed call is forwarded, so a fail-closed node refuses calls it could not audit instead of
+    /// running them and withholding the result.
+    fn is_healthy(&self) -> bool {
+        true
+    }
 }
 
 /// Keeps records in memory; can be told to fail, to test fail-closed behaviour.
@@ -89,6 +96,10 @@ impl MemoryAuditSink {
 }
 
 impl AuditSink for MemoryAuditSink {
+    fn is_healthy(&self) -> bool {
+        !self.failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn append(&self, record: AuditRecord) -> AppendFuture<'_> {
         Box::pin(async move {
             if self.failing.load(std::sync::atomic::Ordering::Relaxed) {

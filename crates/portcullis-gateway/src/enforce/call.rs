@@ -83,6 +83,14 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
     record.rule = decision.rule.to_string();
     record.policy_revision = decision.policy_revision;
     match decision.outcome {
+        Outcome::Allow { .. } if node.settings.audit_fail_closed && !node.audit.is_healthy() => {
+            node.metrics.error("audit");
+            CallPlan::Respond(jsonrpc::error(
+                id,
+                jsonrpc::INTERNAL_ERROR,
+                "the audit log is unavailable, so calls are refused",
+            ))
+        }
         Outcome::Allow { reservations } => {
             let increments = view.increments(&reservations);
             let reserved = if increments.is_empty() {
