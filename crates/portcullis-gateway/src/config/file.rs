@@ -1,0 +1,211 @@
+//! The TOML file as written: every table rejects unknown keys, so a typo is an error, not a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// This node.
+    #[serde(default)]
+    pub node: NodeSection,
+    /// Where to listen.
+    pub listeners: ListenersSection,
+    /// Size and time limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// DNS-rebinding defence.
+    #[serde(default)]
+    pub security: SecuritySection,
+    /// How denials reach the agent.
+    #[serde(default)]
+    pub enforcement: EnforcementSection,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditSection,
+    /// Policies by name.
+    #[serde(default)]
+    pub policies: BTreeMap<String, PolicySection>,
+    /// Upstream servers by name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerSection>,
+    /// Bearer-token grants.
+    #[serde(default)]
+    pub grants: Vec<GrantSection>,
+}
+
+/// `[node]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// The node's name in audit records and metrics.
+    #[serde(default = "default_node_id")]
+    pub id: String,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            id: default_node_id(),
+        }
+    }
+}
+
+fn default_node_id() -> String {
+    "node-1".to_owned()
+}
+
+/// `[listeners]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenersSection {
+    /// Agents connect here (`/mcp/<server>`).
+    pub agent: SocketAddr,
+    /// Operators scrape here (`/metrics`, `/healthz`, `/readyz`).
+    pub ops: SocketAddr,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// A session with no traffic for this long is closed.
+    pub idle_session_timeout_secs: u64,
+    /// How long the gateway waits for an upstream response.
+    pub upstream_timeout_secs: u64,
+    /// Requests one session may have queued or in flight before new ones are refused.
+    pub session_queue: usize,
+    /// Sessions the node holds at once (each may own a process); new ones beyond are refused with 503.
+    pub max_sessions: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            idle_session_timeout_secs: 30 * 60,
+            upstream_timeout_secs: 60,
+            session_queue: 64,
+            max_sessions: 10_000,
+        }
+    }
+}
+
+/// `[security]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySection {
+    /// `Origin` values accepted, e.g. `http://localhost:3000`. Empty: only loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// `Host` values accepted (`host` or `host:port`). Empty: only loopback hosts.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// `[enforcement]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnforcementSection {
+    /// `tool_result` (an `isError` result the agent can read) or `jsonrpc_error`.
+    pub denial: DenialStyle,
+}
+
+/// How a denial is shaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenialStyle {
+    /// A tool result with `isError: true` and `[POLICY DENIED] <reason>`.
+    #[default]
+    ToolResult,
+    /// A JSON-RPC error.
+    JsonrpcError,
+}
+
+/// `[audit]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Whether decisions are audited at all.
+    pub enabled: bool,
+    /// The JSON-lines log file, relative to the config file.
+    pub path: PathBuf,
+    /// Whether records carry the call's arguments (otherwise only their SHA-256).
+    pub include_payloads: bool,
+    /// Whether a call fails when its record cannot be written.
+    pub fail_closed: bool,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: PathBuf::from("audit.jsonl"),
+            include_payloads: false,
+            fail_closed: true,
+        }
+    }
+}
+
+/// `[policies.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// The policy document (JSON or YAML), relative to the config file.
+    pub file: PathBuf,
+}
+
+/// `[servers.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// How to reach it.
+    pub upstream: UpstreamSection,
+    /// A policy name: requests without a token are served under it. Absent: a token is required.
+    pub anonymous_policy: Option<String>,
+}
+
+/// `upstream = { type = "stdio", ... }` or `{ type = "http", url = ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UpstreamSection {
+    /// A child process per session.
+    Stdio {
+        /// The program.
+        command: PathBuf,
+        /// Its arguments.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Extra environment variables.
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        /// Working directory, relative to the config file.
+        cwd: Option<PathBuf>,
+    },
+    /// A Streamable HTTP endpoint.
+    Http {
+        /// `http://host:port/path`.
+        url: String,
+    },
+}
+
+/// `[[grants]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSection {
+    /// The grant's id (`identity.id` in policies, `grant` in audit records).
+    pub id: String,
+    /// SHA-256 of the bearer token, 64 hex digits.
+    pub token_sha256: String,
+    /// Free-form labels (`identity.labels.<name>`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The server this grant may use.
+    pub server: String,
+    /// The policy that applies; absent means every call is denied.
+    pub policy: Option<String>,
+}

@@ -1,0 +1,12 @@
+//! Policy on the wire: `tools/list` filtered, `tools/call` decided before it is forwarded, counters
+//! reserved and settled, every decision audited.
+
+mod call;
+mod complete;
+mod denial;
+mod list;
+
+pub use call::{CallPlan, plan_call};
+pub use complete::CallCompletion;
+pub use denial::denial_response;
+pub use list::filter_tools;

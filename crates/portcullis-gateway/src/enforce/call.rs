@@ -1,0 +1,157 @@
+//! Deciding a `tools/call` before it is forwarded.
+
+use portcullis_policy::{CallContext, Outcome, evaluate};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::complete::CallCompletion;
+use super::denial::denial_response;
+use crate::audit::AuditRecord;
+use crate::counters::{CallCounters, reserve};
+use crate::http::Caller;
+use crate::jsonrpc;
+use crate::node::Node;
+use crate::session::SessionHandle;
+use crate::state::to_hex;
+
+/// What to do with a call.
+pub enum CallPlan {
+    /// Answer the client now (denied, malformed, or unauditable).
+    Respond(Value),
+    /// Forward it, then settle.
+    Forward(Box<CallCompletion>),
+}
+
+/// Decides `message` (a `tools/call` request) for `caller` in `session`.
+pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, message: &Value) -> CallPlan {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let params = jsonrpc::params(message);
+    let Some(tool) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+        return CallPlan::Respond(jsonrpc::error(
+            id,
+            jsonrpc::INVALID_PARAMS,
+            "tools/call needs params.name, a string",
+        ));
+    };
+    let args = params.and_then(|p| p.get("arguments")).unwrap_or(&Value::Null);
+    let now = node.clock.now();
+    let info = session.info();
+    let mut record = AuditRecord {
+        time_ms: now.as_millis(),
+        node: node.settings.node_id.clone(),
+        session: info.id.to_string(),
+        grant: caller.grant_id.to_string(),
+        server: info.server.to_string(),
+        tool: tool.to_owned(),
+        decision: "deny",
+        rule: "$".to_owned(),
+        policy_revision: 0,
+        policy: None,
+        args_sha256: to_hex(&Sha256::digest(serde_json::to_vec(args).unwrap_or_default())),
+        arguments: node.settings.audit_payloads.then(|| args.clone()),
+        upstream_latency_us: None,
+        outcome: "denied",
+        message: None,
+    };
+    let Some(policy) = &caller.grant.policy else {
+        let message = "no policy is attached to this grant, so every call is denied";
+        return deny(node, record, id, message, None).await;
+    };
+    record.policy = Some(policy.name.to_string());
+    let view = CallCounters {
+        session: &info.counters,
+        shared: &*node.counters,
+        grant: &caller.grant_id,
+        policy: &policy.name,
+    };
+    let call = CallContext {
+        tool,
+        args,
+        identity: &caller.grant.identity,
+    };
+    let decision = evaluate(&policy.policy, &call, &view, now);
+    tracing::debug!(
+        session = %info.id,
+        grant = %caller.grant_id,
+        tool,
+        decision = decision.outcome.kind(),
+        rule = %decision.rule,
+        "policy decision"
+    );
+    node.metrics.decision(&info.server, tool, decision.outcome.kind());
+    record.decision = decision.outcome.kind();
+    record.rule = decision.rule.to_string();
+    record.policy_revision = decision.policy_revision;
+    match decision.outcome {
+        Outcome::Allow { .. } if node.settings.audit_fail_closed && !node.audit.is_healthy() => {
+            node.metrics.error("audit");
+            CallPlan::Respond(jsonrpc::error(
+                id,
+                jsonrpc::INTERNAL_ERROR,
+                "the audit log is unavailable, so calls are refused",
+            ))
+        }
+        Outcome::Allow { reservations } => {
+            let increments = view.increments(&reservations);
+            let reserved = if increments.is_empty() {
+                None
+            } else {
+                match reserve(info.counters.clone(), node.counters.clone(), increments) {
+                    Ok(reserved) => Some(reserved),
+                    Err(full) => {
+                        // Another call took the last of the limit between the engine's read and now.
+                        let retry = full.window.end_ms().saturating_sub(now.as_millis());
+                        record.decision = "rate_limited";
+                        record.outcome = "counter_exhausted";
+                        let message = format!("{full}; retry in {}", seconds(retry));
+                        return deny(node, record, id, &message, Some(retry)).await;
+                    }
+                }
+            };
+            record.outcome = "forwarded";
+            CallPlan::Forward(Box::new(CallCompletion { reserved, record }))
+        }
+        Outcome::Hide | Outcome::Deny => deny(node, record, id, &decision.message, None).await,
+        Outcome::RateLimited { retry_after_ms } => {
+            let message = format!(
+                "{} (rate limited: retry in {})",
+                decision.message,
+                seconds(retry_after_ms)
+            );
+            deny(node, record, id, &message, Some(retry_after_ms)).await
+        }
+        Outcome::RequireApproval { .. } => {
+            let message = format!(
+                "{}: this call needs human approval, which this gateway cannot obtain yet, so it is denied",
+                decision.message
+            );
+            deny(node, record, id, &message, None).await
+        }
+    }
+}
+
+async fn deny(
+    node: &Node,
+    mut record: AuditRecord,
+    id: Value,
+    message: &str,
+    retry: Option<u64>,
+) -> CallPlan {
+    record.message = Some(message.to_owned());
+    if let Err(e) = node.audit.append(record).await {
+        node.metrics.error("audit");
+        tracing::error!(error = %e, "cannot audit a denial");
+        if node.settings.audit_fail_closed {
+            return CallPlan::Respond(jsonrpc::error(
+                id,
+                jsonrpc::INTERNAL_ERROR,
+                "the audit log is unavailable, so calls are refused",
+            ));
+        }
+    }
+    CallPlan::Respond(denial_response(node.settings.denial, id, message, retry))
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{} s", ms.div_ceil(1000))
+}

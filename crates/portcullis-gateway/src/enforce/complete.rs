@@ -1,0 +1,56 @@
+//! Settling a forwarded call: commit or roll back its reservation, record latency, audit the outcome.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::audit::AuditRecord;
+use crate::counters::Reserved;
+use crate::jsonrpc;
+use crate::node::Node;
+
+/// What is left to do once the upstream answers an allowed call.
+pub struct CallCompletion {
+    /// The call's reservation, if it counted anything.
+    pub reserved: Option<Reserved>,
+    /// The audit record, completed with latency and outcome.
+    pub record: AuditRecord,
+}
+
+impl CallCompletion {
+    /// Settles the call; returns what the client should see.
+    pub async fn finish(self, node: &Node, response: Value, took: Duration) -> Value {
+        let Self { reserved, mut record } = self;
+        let outcome = if response.get("error").is_some() {
+            "upstream_error"
+        } else if jsonrpc::is_failure(&response) {
+            "tool_error"
+        } else {
+            "ok"
+        };
+        // A failed call gives its reservation back: it did not spend what it reserved.
+        if let Some(reserved) = reserved {
+            if outcome == "ok" {
+                reserved.commit();
+            } else {
+                reserved.rollback();
+            }
+        }
+        node.metrics.upstream_latency(took);
+        record.upstream_latency_us = Some(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        record.outcome = outcome;
+        if let Err(e) = node.audit.append(record).await {
+            node.metrics.error("audit");
+            tracing::error!(error = %e, "cannot audit a completed call");
+            if node.settings.audit_fail_closed {
+                let id = response.get("id").cloned().unwrap_or(Value::Null);
+                return jsonrpc::error(
+                    id,
+                    jsonrpc::INTERNAL_ERROR,
+                    "the call could not be audited, so its result is withheld",
+                );
+            }
+        }
+        response
+    }
+}

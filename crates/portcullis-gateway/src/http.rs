@@ -1,0 +1,50 @@
+//! The agents' listener: Streamable HTTP at `/mcp/<server>`.
+
+mod auth;
+mod batch;
+mod body;
+mod dispatch;
+mod forward;
+mod guard;
+mod post;
+mod reject;
+mod standalone;
+mod stateless;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use axum::routing::post as post_route;
+
+pub use auth::Caller;
+pub use forward::Finish;
+pub use reject::Reject;
+
+use crate::node::Node;
+
+/// The agents' router.
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route(
+            "/mcp/{server}",
+            post_route(post::post)
+                .get(standalone::get)
+                .delete(standalone::delete),
+        )
+        .with_state(node)
+}
+
+/// A JSON response, for handlers that build responses by hand.
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,77 @@
+//! Bearer tokens to grants. Tokens are compared by their SHA-256 only.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use portcullis_policy::Identity;
+
+use super::Reject;
+use crate::state::{GatewayState, Grant, ServerEntry, hash_token};
+
+/// The grant id anonymous callers get.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Who is calling, resolved against the current snapshot.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The grant id (sessions and counters are keyed by it).
+    pub grant_id: Arc<str>,
+    /// The grant (for anonymous callers, one made from the server's anonymous policy).
+    pub grant: Arc<Grant>,
+}
+
+/// Resolves the caller of `server`.
+///
+/// # Errors
+/// 401 with `WWW-Authenticate: Bearer` for a missing or unknown token, 403 for a grant for another
+/// server.
+pub fn authenticate(
+    headers: &HeaderMap,
+    state: &GatewayState,
+    server: &ServerEntry,
+) -> Result<Caller, Reject> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return match &server.anonymous {
+            Some(policy) => Ok(Caller {
+                grant_id: Arc::from(ANONYMOUS),
+                grant: Arc::new(Grant {
+                    identity: Identity {
+                        id: ANONYMOUS.to_owned(),
+                        labels: Default::default(),
+                    },
+                    server: Arc::clone(&server.name),
+                    policy: Some(policy.clone()),
+                }),
+            }),
+            None => Err(Reject::unauthorized(
+                "a bearer token is required",
+                "Bearer realm=\"portcullis\"",
+            )),
+        };
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let invalid = || {
+        Reject::unauthorized(
+            "the bearer token is not valid",
+            "Bearer realm=\"portcullis\", error=\"invalid_token\"",
+        )
+    };
+    let grant = token
+        .and_then(|t| state.grants.get(&hash_token(t)))
+        .ok_or_else(invalid)?;
+    if grant.server != server.name {
+        return Err(Reject::status(
+            StatusCode::FORBIDDEN,
+            format!("this token is not granted access to server {:?}", &*server.name),
+        ));
+    }
+    Ok(Caller {
+        grant_id: Arc::from(grant.identity.id.as_str()),
+        grant: Arc::clone(grant),
+    })
+}

@@ -1,0 +1,38 @@
+//! The operators' listener: `/metrics`, `/healthz`, `/readyz`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::node::Node;
+
+/// The ops router. Once shutdown begins `/readyz` says 503, so balancers stop sending traffic.
+pub fn router(state: Arc<Node>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    let text = node.metrics.render(node.sessions.len());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn readyz(State(node): State<Arc<Node>>) -> Response {
+    if *node.draining.borrow() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
+}

@@ -1,0 +1,84 @@
+//! Running a node: both listeners, the idle-session reaper, and a shutdown that drains.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::node::{Node, NodeParts};
+use crate::ops;
+
+/// The two bound listeners (bind to port 0 in tests).
+pub struct Listeners {
+    /// For agents.
+    pub agent: TcpListener,
+    /// For operators.
+    pub ops: TcpListener,
+}
+
+/// Why a node stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener failed.
+    #[error("listener failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs a node until `shutdown` resolves, then stops accepting, drains in-flight requests, closes every
+/// session (stopping their upstream processes) and returns.
+///
+/// # Errors
+/// When a listener fails.
+pub async fn serve(
+    parts: NodeParts,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let agent_addr = listeners.agent.local_addr()?;
+    let ops_addr = listeners.ops.local_addr()?;
+    let node = Node::new(parts);
+    let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops_server = tokio::spawn(
+        axum::serve(listeners.ops, ops::router(Arc::clone(&node)))
+            .with_graceful_shutdown(async move {
+                let _ = ops_stopped.await;
+            })
+            .into_future(),
+    );
+    let reaper = tokio::spawn(reap(Arc::clone(&node)));
+    tracing::info!(
+        agent = %agent_addr,
+        ops = %ops_addr,
+        "gateway listening"
+    );
+    let draining = Arc::clone(&node);
+    let agent = axum::serve(listeners.agent, crate::http::router(Arc::clone(&node)))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            draining.draining.send_replace(true);
+        })
+        .await;
+    reaper.abort();
+    node.sessions.close_all();
+    let _ = ops_stop.send(());
+    let _ = ops_server.await;
+    tracing::info!("gateway stopped");
+    agent.map_err(ServeError::from)
+}
+
+/// Closes idle sessions and forgets finished counter windows, now and then.
+async fn reap(node: Arc<Node>) {
+    let idle = node.settings.idle_session_timeout;
+    let period = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        let closed = node.sessions.reap_idle(idle);
+        if closed > 0 {
+            tracing::info!(closed, "idle sessions closed");
+        }
+        node.counters.prune(node.clock.now().as_millis());
+    }
+}

@@ -1,0 +1,231 @@
+//! The session actor: owns the upstream connection, rewrites request ids so the gateway's own requests
+//! never collide with the client's, and routes what the upstream says back to the request it concerns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+use super::handle::SessionInfo;
+use super::registry::Sessions;
+use crate::jsonrpc;
+use crate::state::UpstreamSpec;
+use crate::upstream::{HttpClient, Upstream, UpstreamError, UpstreamEvent};
+
+/// Everything a session actor is told.
+pub enum SessionMsg {
+    /// A client request to forward; `ack` gets the upstream id once it is on its way.
+    Request {
+        /// The request as the client sent it.
+        message: Value,
+        /// Where the upstream's messages about it go.
+        reply: mpsc::Sender<Value>,
+        /// Acknowledges the forward.
+        ack: RpcReplyPort<Result<u64, UpstreamError>>,
+        /// Held until the response arrives: bounds the session's queue.
+        permit: OwnedSemaphorePermit,
+    },
+    /// A client notification or response to forward as is.
+    Notify {
+        /// The message.
+        message: Value,
+        /// Held while queued.
+        permit: OwnedSemaphorePermit,
+    },
+    /// The client gave up on a request.
+    Cancel {
+        /// The gateway-assigned id.
+        upstream_id: u64,
+        /// Why, sent to the upstream.
+        reason: &'static str,
+    },
+    /// The client opened its standalone stream (GET): messages that belong to no request go there.
+    Listen {
+        /// The stream; replaces an earlier one.
+        stream: mpsc::Sender<Value>,
+    },
+    /// Something from the upstream.
+    Upstream(UpstreamEvent),
+}
+
+/// The actor (stateless; state is built in `pre_start`).
+pub struct SessionActor;
+
+/// What a session actor starts from.
+pub struct SessionArgs {
+    /// Who and what the session is.
+    pub info: Arc<SessionInfo>,
+    /// How to reach the upstream.
+    pub upstream: UpstreamSpec,
+    /// The node's shared HTTP client.
+    pub http: HttpClient,
+    /// Where to deregister on stop.
+    pub sessions: Arc<Sessions>,
+}
+
+/// A request waiting for its response.
+pub(super) struct Pending {
+    pub(super) original_id: Value,
+    pub(super) reply: mpsc::Sender<Value>,
+    pub(super) progress_token: Option<Value>,
+    pub(super) is_initialize: bool,
+    pub(super) _permit: OwnedSemaphorePermit,
+}
+
+/// The actor's state.
+pub struct SessionState {
+    pub(super) info: Arc<SessionInfo>,
+    pub(super) upstream: Upstream,
+    pub(super) next_id: u64,
+    pub(super) in_flight: HashMap<u64, Pending>,
+    /// The client's standalone stream, when open.
+    pub(super) listener: Option<mpsc::Sender<Value>>,
+    pub(super) sessions: Arc<Sessions>,
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let me = myself;
+        let events = Arc::new(move |event| {
+            // A failed cast means the actor already stopped; the event has nobody left to matter to.
+            let _ = me.cast(SessionMsg::Upstream(event));
+        });
+        let upstream = Upstream::start(&args.upstream, &args.info.server, &args.http, events)?;
+        Ok(SessionState {
+            info: args.info,
+            upstream,
+            next_id: 1,
+            in_flight: HashMap::new(),
+            listener: None,
+            sessions: args.sessions,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SessionMsg::Request {
+                message,
+                reply,
+                ack,
+                permit,
+            } => {
+                let outcome = state.forward_request(message, reply, permit);
+                // The caller may have timed out; its loss is reported on its side.
+                let _ = ack.send(outcome);
+            }
+            SessionMsg::Notify { message, permit } => {
+                if let Err(e) = state.upstream.send(&message, None) {
+                    tracing::warn!(session = %state.info.id, error = %e, "cannot forward notification");
+                }
+                drop(permit);
+            }
+            SessionMsg::Cancel { upstream_id, reason } => state.cancel(upstream_id, reason),
+            SessionMsg::Listen { stream } => state.listener = Some(stream),
+            SessionMsg::Upstream(UpstreamEvent::Message(message)) => state.route(message),
+            SessionMsg::Upstream(UpstreamEvent::RequestFailed { upstream_id, reason }) => {
+                state.fail_one(upstream_id, &reason);
+            }
+            SessionMsg::Upstream(UpstreamEvent::Closed { reason }) => {
+                tracing::info!(session = %state.info.id, server = %state.info.server, reason = %reason, "upstream closed");
+                state.fail_all(&reason);
+                myself.stop(Some(reason));
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.fail_all("session ended");
+        state.sessions.forget(&state.info.id, myself.get_id());
+        Ok(())
+    }
+}
+
+impl SessionState {
+    fn forward_request(
+        &mut self,
+        mut message: Value,
+        reply: mpsc::Sender<Value>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<u64, UpstreamError> {
+        let upstream_id = self.next_id;
+        self.next_id += 1;
+        let original_id = message.get("id").cloned().unwrap_or(Value::Null);
+        let progress_token = message.pointer("/params/_meta/progressToken").cloned();
+        let is_initialize = jsonrpc::method(&message) == Some("initialize");
+        if let Some(object) = message.as_object_mut() {
+            object.insert("id".to_owned(), Value::from(upstream_id));
+        }
+        self.upstream.send(&message, Some(upstream_id))?;
+        self.in_flight.insert(
+            upstream_id,
+            Pending {
+                original_id,
+                reply,
+                progress_token,
+                is_initialize,
+                _permit: permit,
+            },
+        );
+        Ok(upstream_id)
+    }
+
+    fn cancel(&mut self, upstream_id: u64, reason: &'static str) {
+        if self.in_flight.remove(&upstream_id).is_some() {
+            let note = serde_json::json!({
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": upstream_id, "reason": reason},
+            });
+            let _ = self.upstream.send(&note, None);
+        }
+    }
+
+    fn fail_one(&mut self, upstream_id: u64, reason: &str) {
+        if let Some(pending) = self.in_flight.remove(&upstream_id) {
+            deliver(
+                &pending.reply,
+                jsonrpc::error(pending.original_id, jsonrpc::UPSTREAM_ERROR, reason),
+            );
+        }
+    }
+
+    fn fail_all(&mut self, reason: &str) {
+        let message = format!("upstream server failed: {reason}");
+        for (_, pending) in self.in_flight.drain() {
+            deliver(
+                &pending.reply,
+                jsonrpc::error(pending.original_id, jsonrpc::UPSTREAM_ERROR, &message),
+            );
+        }
+    }
+}
+
+/// Hands a message to a waiting request without blocking the actor; a full buffer only delays it.
+pub(super) fn deliver(reply: &mpsc::Sender<Value>, message: Value) {
+    if let Err(mpsc::error::TrySendError::Full(message)) = reply.try_send(message) {
+        let reply = reply.clone();
+        tokio::spawn(async move {
+            let _ = reply.send(message).await;
+        });
+    }
+}

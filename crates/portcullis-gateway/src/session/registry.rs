@@ -1,0 +1,177 @@
+//! Finding sessions: a concurrent map from id to handle, so lookups never queue behind one mailbox.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ractor::Actor;
+use serde_json::Value;
+
+use super::SessionError;
+use super::actor::{SessionActor, SessionArgs};
+use super::handle::{SessionHandle, SessionInfo};
+use super::id::{looks_minted, mint_session_id};
+use crate::counters::MemoryCounters;
+use crate::state::ServerEntry;
+use crate::upstream::HttpClient;
+
+/// Every live session on this node.
+pub struct Sessions {
+    map: DashMap<Arc<str>, SessionHandle>,
+    /// Serialises the opening of stateless sessions, so two first requests share one upstream.
+    stateless_open: tokio::sync::Mutex<()>,
+    http: HttpClient,
+    queue: usize,
+    max_sessions: usize,
+    epoch: tokio::time::Instant,
+}
+
+impl Sessions {
+    /// An empty registry; `queue` bounds each session's queued requests, `max_sessions` their number.
+    pub fn new(http: HttpClient, queue: usize, max_sessions: usize) -> Arc<Self> {
+        Arc::new(Self {
+            map: DashMap::new(),
+            stateless_open: tokio::sync::Mutex::new(()),
+            http,
+            queue,
+            max_sessions,
+            epoch: tokio::time::Instant::now(),
+        })
+    }
+
+    /// The session a client named in `Mcp-Session-Id`.
+    pub fn get(&self, id: &str) -> Option<SessionHandle> {
+        if !looks_minted(id) {
+            return None;
+        }
+        self.map.get(id).map(|entry| entry.value().clone())
+    }
+
+    /// How many sessions are open.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Opens a session-era session with a freshly minted id.
+    ///
+    /// # Errors
+    /// When no id can be minted or the upstream cannot be started.
+    pub async fn open(
+        self: &Arc<Self>,
+        server: &ServerEntry,
+        grant: Arc<str>,
+    ) -> Result<SessionHandle, SessionError> {
+        let id = mint_session_id()
+            .ok_or_else(|| SessionError::Spawn("no randomness for a session id".to_owned()))?;
+        self.spawn(Arc::from(id), server, grant).await
+    }
+
+    /// The stateless session of `grant` on `server`, opened and initialized with `init` on first use.
+    /// `init` sends the gateway's own `initialize` and returns the upstream's result.
+    ///
+    /// # Errors
+    /// When the upstream cannot be started or initialized.
+    pub async fn stateless<F, Fut>(
+        self: &Arc<Self>,
+        server: &ServerEntry,
+        grant: Arc<str>,
+        init: F,
+    ) -> Result<SessionHandle, SessionError>
+    where
+        F: FnOnce(SessionHandle) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, SessionError>>,
+    {
+        let key: Arc<str> = Arc::from(format!("stateless/{}/{grant}", server.name));
+        if let Some(found) = self.map.get(&key) {
+            return Ok(found.value().clone());
+        }
+        let _guard = self.stateless_open.lock().await;
+        if let Some(found) = self.map.get(&key) {
+            return Ok(found.value().clone());
+        }
+        let handle = self.spawn(Arc::clone(&key), server, grant).await?;
+        match init(handle.clone()).await {
+            Ok(result) => {
+                let _ = handle.info().upstream_init.set(result);
+                Ok(handle)
+            }
+            Err(e) => {
+                self.close(&key);
+                Err(e)
+            }
+        }
+    }
+
+    async fn spawn(
+        self: &Arc<Self>,
+        id: Arc<str>,
+        server: &ServerEntry,
+        grant: Arc<str>,
+    ) -> Result<SessionHandle, SessionError> {
+        // Checked before spawning; concurrent opens may pass it together, a bounded overshoot.
+        if self.map.len() >= self.max_sessions {
+            return Err(SessionError::TooMany);
+        }
+        let info = Arc::new(SessionInfo {
+            id: Arc::clone(&id),
+            grant,
+            server: Arc::clone(&server.name),
+            protocol_version: OnceLock::new(),
+            upstream_init: OnceLock::new(),
+            counters: Arc::new(MemoryCounters::new()),
+        });
+        let args = SessionArgs {
+            info: Arc::clone(&info),
+            upstream: server.upstream.clone(),
+            http: self.http.clone(),
+            sessions: Arc::clone(self),
+        };
+        let (actor, _join) = Actor::spawn(None, SessionActor, args)
+            .await
+            .map_err(|e| SessionError::Spawn(e.to_string()))?;
+        let handle = SessionHandle::new(info, actor, self.queue, self.epoch);
+        self.map.insert(id, handle.clone());
+        tracing::debug!(session = %handle.info().id, server = %server.name, "session opened");
+        Ok(handle)
+    }
+
+    /// Ends a session (DELETE, failed initialize, idle expiry).
+    pub fn close(&self, id: &str) -> bool {
+        match self.map.remove(id) {
+            Some((_, handle)) => {
+                handle.stop("session closed");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Called by a stopping actor: removes its entry unless a newer session took the id.
+    pub(super) fn forget(&self, id: &str, actor: ractor::ActorId) {
+        self.map.remove_if(id, |_, handle| handle.actor_id() == actor);
+    }
+
+    /// Closes sessions idle for longer than `timeout` with nothing in flight; returns how many.
+    pub fn reap_idle(&self, timeout: Duration) -> usize {
+        let idle: Vec<Arc<str>> = self
+            .map
+            .iter()
+            .filter(|e| e.value().idle_for() >= timeout && !e.value().is_busy(self.queue))
+            .map(|e| Arc::clone(e.key()))
+            .collect();
+        idle.iter().filter(|id| self.close(id)).count()
+    }
+
+    /// Closes every session (graceful shutdown).
+    pub fn close_all(&self) {
+        let ids: Vec<Arc<str>> = self.map.iter().map(|e| Arc::clone(e.key())).collect();
+        for id in ids {
+            self.close(&id);
+        }
+    }
+}

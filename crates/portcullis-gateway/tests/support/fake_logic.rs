@@ -1,0 +1,116 @@
+//! The fake MCP server's behaviour, shared by the stdio binary and the in-process HTTP fake.
+//!
+//! Tools: `read_file` (echoes its path), `write_file` (fails with a JSON-RPC error when
+//! `arguments.fail` is true), `delete_file`, `drop_table`, `secret_tool`, `whoami` (the process id),
+//! `slow` (progress notifications first, and waits `arguments.ms`), `crash` (the process exits),
+//! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied),
+//! `announce` (stdio only: answers, then says `notifications/tools/list_changed`).
+//! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
+
+use serde_json::{Value, json};
+
+/// What the fake does with one message.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// Sent before the response (progress, logs).
+    pub before: Vec<Value>,
+    /// The response, for requests.
+    pub response: Option<Value>,
+    /// Wait this long before responding.
+    pub sleep_ms: u64,
+    /// Exit instead of responding.
+    pub crash: bool,
+    /// Wait for the client's answer to the request in `before` and echo it in the response.
+    pub await_client: bool,
+    /// Sent after the response.
+    pub after: Vec<Value>,
+}
+
+const PAGE1: [&str; 4] = ["read_file", "write_file", "delete_file", "drop_table"];
+const PAGE2: [&str; 6] = ["secret_tool", "whoami", "slow", "crash", "ask", "announce"];
+
+fn tool(name: &str) -> Value {
+    json!({"name": name, "description": format!("the {name} tool"), "inputSchema": {"type": "object"}, "x-vendor": {"kept": true}})
+}
+
+/// A tool result holding `text`.
+pub fn text_result(id: &Value, text: String) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": text}], "vendorField": 7}})
+}
+
+/// Decides the fake's answer to `message`.
+pub fn respond(message: &Value, pid: u32) -> Reply {
+    let Some(id) = message.get("id").filter(|_| message.get("method").is_some()) else {
+        return Reply::default();
+    };
+    let method = message["method"].as_str().unwrap_or("");
+    let params = &message["params"];
+    let response = match method {
+        "initialize" => json!({"jsonrpc": "2.0", "id": id, "result": {
+            "protocolVersion": params["protocolVersion"].as_str().unwrap_or("2025-11-25"),
+            "capabilities": {"tools": {"listChanged": false}},
+            "serverInfo": {"name": "fake-mcp", "version": "1.0.0"},
+            "instructions": "a fake for tests"}}),
+        "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+        "tools/list" => {
+            let second = params["cursor"] == "page2";
+            let names: &[&str] = if second { &PAGE2 } else { &PAGE1 };
+            let mut result = json!({"tools": names.iter().map(|n| tool(n)).collect::<Vec<_>>()});
+            if !second {
+                result["nextCursor"] = json!("page2");
+            }
+            json!({"jsonrpc": "2.0", "id": id, "result": result})
+        }
+        "tools/call" => {
+            let args = &params["arguments"];
+            match params["name"].as_str().unwrap_or("") {
+                "crash" => {
+                    return Reply {
+                        crash: true,
+                        ..Reply::default()
+                    };
+                }
+                "write_file" if args["fail"] == true => {
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": "disk on fire"}})
+                }
+                "whoami" => text_result(id, pid.to_string()),
+                "announce" => {
+                    return Reply {
+                        response: Some(text_result(id, "announced".to_owned())),
+                        after: vec![json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})],
+                        ..Reply::default()
+                    };
+                }
+                "slow" => {
+                    let token = params["_meta"]["progressToken"].clone();
+                    return Reply {
+                        before: vec![
+                            json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, "progress": 1, "total": 2}}),
+                            json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "halfway"}}),
+                        ],
+                        response: Some(text_result(id, "slow done".to_owned())),
+                        sleep_ms: args["ms"].as_u64().unwrap_or(0),
+                        ..Reply::default()
+                    };
+                }
+                "ask" => {
+                    return Reply {
+                        before: vec![
+                            json!({"jsonrpc": "2.0", "id": "srv-1", "method": "sampling/createMessage",
+                            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "2+2?"}}], "maxTokens": 5}}),
+                        ],
+                        response: Some(json!({"jsonrpc": "2.0", "id": id})),
+                        await_client: true,
+                        ..Reply::default()
+                    };
+                }
+                name => text_result(id, format!("{name} ran with {args}")),
+            }
+        }
+        _ => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found"}}),
+    };
+    Reply {
+        response: Some(response),
+        ..Reply::default()
+    }
+}
