@@ -1,5 +1,15 @@
 //! MCP protocol revisions and the HTTP headers that carry them.
 
+/// Methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`.
+pub const CACHEABLE: [&str; 6] = [
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "server/discover",
+];
+
 /// The stateless revision: no `initialize`, per-request `_meta`, `server/discover`.
 pub const STATELESS: &str = "2026-07-28";
 /// The newest session-era revision; the gateway speaks it to session-era upstreams it initializes itself.

@@ -26,6 +26,7 @@ pub async fn serve_batch(
     let answer = Answer {
         sse: false,
         stateless: false,
+        cacheable: false,
         announce_session: false,
     };
     let mut responses = Vec::new();

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::forward::{Answer, Finish, forward};
+use super::forward::{Answer, Finish, finalize, forward};
 use super::{Caller, json_response};
 use crate::enforce::{CallPlan, plan_call};
 use crate::jsonrpc::{self, Kind};
@@ -32,7 +32,8 @@ pub async fn dispatch(
     }
     match finish_for(&node, caller, &session, &message).await {
         Ok(finish) => forward(node, session, message, finish, answer).await,
-        Err(answer) => json_response(StatusCode::OK, &answer),
+        // The gateway's own answers (denials, errors) follow the client's era like forwarded ones.
+        Err(reply) => json_response(StatusCode::OK, &finalize(reply, answer)),
     }
 }
 

@@ -70,6 +70,8 @@ pub struct Answer {
     pub sse: bool,
     /// The client is stateless (2026-07-28): results get a `resultType`.
     pub stateless: bool,
+    /// A stateless client's cacheable method (`tools/list`, ...): results also get `ttlMs`/`cacheScope`.
+    pub cacheable: bool,
     /// Put `Mcp-Session-Id` on the response (the answer to `initialize`).
     pub announce_session: bool,
 }
@@ -241,13 +243,21 @@ fn is_final(message: &Value) -> bool {
 }
 
 /// Stateless clients expect `resultType` on results; session-era upstreams do not send it.
-fn finalize(mut response: Value, answer: Answer) -> Value {
+pub(super) fn finalize(mut response: Value, answer: Answer) -> Value {
     if answer.stateless
         && let Some(result) = response.get_mut("result").and_then(Value::as_object_mut)
     {
         result
             .entry("resultType")
             .or_insert_with(|| Value::from("complete"));
+        if answer.cacheable {
+            // What the client sees is filtered per grant and policies change at any time: not shareable,
+            // and fresh only now.
+            result.entry("ttlMs").or_insert_with(|| Value::from(0));
+            result
+                .entry("cacheScope")
+                .or_insert_with(|| Value::from("private"));
+        }
     }
     response
 }

@@ -98,6 +98,7 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
         let answer = Answer {
             sse,
             stateless: false,
+            cacheable: false,
             announce_session: false,
         };
         return Ok(dispatch(node, &caller, session, message, kind, answer).await);
@@ -111,6 +112,7 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
         let answer = Answer {
             sse,
             stateless: false,
+            cacheable: false,
             announce_session: true,
         };
         return Ok(forward(node, session, message, Finish::Initialize, answer).await);

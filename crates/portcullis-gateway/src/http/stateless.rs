@@ -54,6 +54,8 @@ pub async fn handle(
             "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| json!({})),
             "serverInfo": init.get("serverInfo").cloned().unwrap_or_else(|| json!({"name": &*server.name, "version": "unknown"})),
             "resultType": "complete",
+            "ttlMs": 0,
+            "cacheScope": "private",
         });
         if let Some(instructions) = init.get("instructions") {
             result["instructions"] = instructions.clone();
@@ -63,10 +65,28 @@ pub async fn handle(
     let answer = Answer {
         sse,
         stateless: true,
+        cacheable: jsonrpc::method(&message).is_some_and(|m| protocol::CACHEABLE.contains(&m)),
         announce_session: false,
     };
-    Ok(dispatch(node, caller, session, message, kind, answer).await)
+    Ok(dispatch(node, caller, session, strip_envelope(message), kind, answer).await)
 }
+
+/// The upstream speaks the session era over the session the gateway initialized: the per-request
+/// 2026-07-28 envelope (`_meta` keys under `io.modelcontextprotocol/`) belongs to the client's hop and
+/// would make such a server refuse the request. Everything else in `_meta` passes on untouched.
+fn strip_envelope(mut message: Value) -> Value {
+    if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut)
+        && let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut)
+    {
+        meta.retain(|key, _| !key.starts_with(ENVELOPE_PREFIX));
+        if meta.is_empty() {
+            params.remove("_meta");
+        }
+    }
+    message
+}
+
+const ENVELOPE_PREFIX: &str = "io.modelcontextprotocol/";
 
 /// `Mcp-Method`, `Mcp-Name` and the header version must agree with the body (-32020), and the version
 /// must be one the gateway speaks (-32022).
