@@ -130,3 +130,36 @@ async fn concurrent_appends_get_unique_seqs_and_a_valid_chain() {
     assert!(report.is_intact(), "{:?}", report.first_break);
     assert_eq!(report.valid_records, 400);
 }
+
+#[tokio::test]
+async fn reopen_finds_a_last_record_longer_than_the_read_chunk() {
+    let dir = Scratch::new();
+    write_log(&dir.log(), 2).await;
+    let (handle, task) = open(&dir.log(), AuditOptions::default());
+    let mut big = entry(3);
+    big.args = Some(serde_json::json!({"blob": "x".repeat(200 * 1024)}));
+    assert_eq!(handle.append(big).await.unwrap(), 3);
+    drop(handle);
+    task.await.unwrap();
+
+    let (handle, writer) = AuditLog::open(dir.log(), AuditOptions::default()).unwrap();
+    assert_eq!(writer.last_seq(), 3);
+    let task = tokio::spawn(writer.run());
+    assert_eq!(handle.append(entry(4)).await.unwrap(), 4);
+    drop(handle);
+    task.await.unwrap();
+    let report = verify(dir.log()).unwrap();
+    assert!(report.is_intact() && report.valid_records == 4, "{report:?}");
+}
+
+#[tokio::test]
+async fn empty_log_verifies_as_intact_with_no_records() {
+    let dir = Scratch::new();
+    std::fs::write(dir.log(), "").unwrap();
+    let report = verify(dir.log()).unwrap();
+    assert!(report.is_intact());
+    assert_eq!(
+        (report.valid_records, report.last_seq, report.last_hash.as_str()),
+        (0, 0, GENESIS_HASH)
+    );
+}
