@@ -127,11 +127,11 @@ impl DemoServer {
             }
             return None;
         };
-        if !(id.is_string() || id.is_i64() || id.is_u64()) {
+        if !(id.is_string() || id.is_number()) {
             return Some(protocol::error(
                 &Value::Null,
                 INVALID_REQUEST,
-                "`id` must be a string or an integer",
+                "`id` must be a string or a number",
             ));
         }
         let params = message.get("params").cloned().unwrap_or(Value::Null);

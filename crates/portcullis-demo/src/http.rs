@@ -120,8 +120,12 @@ fn initialize(state: &HttpState, message: &Value) -> Response {
     response
 }
 
-/// Requests that need no session: stateless-era requests (version in `_meta`), `server/discover`.
+/// Messages that need no session: stateless-era requests (version in `_meta`), `server/discover`,
+/// and notifications or responses, which get no reply anyway.
 fn is_sessionless(message: &Value) -> bool {
+    if message.get("id").is_none() || message.get("method").is_none() {
+        return true;
+    }
     let has_meta_version = message
         .get("params")
         .and_then(|p| p.get("_meta"))

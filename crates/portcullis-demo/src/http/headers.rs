@@ -12,9 +12,10 @@ use crate::protocol::{self, HEADER_MISMATCH, SUPPORTED_VERSIONS, UNSUPPORTED_PRO
 pub const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
 
 /// The rejection for a request whose `Origin` is not local (403), whose `MCP-Protocol-Version` is
-/// unknown (400), or whose `Mcp-Method` header disagrees with the body (400, -32020); `None` if the
+/// unknown (400), or whose `Mcp-Method`/`Mcp-Name` header disagrees with the body (400, -32020); `None` if the
 /// headers are fine.
 pub fn reject_headers(headers: &HeaderMap, message: &Value) -> Option<Response> {
     if let Some(origin) = headers.get("origin") {
@@ -33,11 +34,22 @@ pub fn reject_headers(headers: &HeaderMap, message: &Value) -> Option<Response> 
             return Some((StatusCode::BAD_REQUEST, Json(body)).into_response());
         }
     }
-    if let Some(method) = headers.get(METHOD_HEADER) {
-        let body_method = message.get("method").and_then(Value::as_str);
-        if body_method.is_some() && method.to_str().ok() != body_method {
+    let body_method = message.get("method").and_then(Value::as_str);
+    let body_name = message
+        .get("params")
+        .and_then(|p| p.get("name"))
+        .and_then(Value::as_str);
+    for (header, body_value) in [(METHOD_HEADER, body_method), (NAME_HEADER, body_name)] {
+        if let Some(value) = headers.get(header)
+            && body_value.is_some()
+            && value.to_str().ok() != body_value
+        {
             let id = message.get("id").cloned().unwrap_or(Value::Null);
-            let body = protocol::error(&id, HEADER_MISMATCH, "Mcp-Method header does not match the body");
+            let body = protocol::error(
+                &id,
+                HEADER_MISMATCH,
+                format!("{header} header does not match the body"),
+            );
             return Some((StatusCode::BAD_REQUEST, Json(body)).into_response());
         }
     }

@@ -143,6 +143,24 @@ async fn stateless_requests_and_header_checks() {
         .await;
     assert_eq!(evil.status, StatusCode::FORBIDDEN);
 
+    let name_mismatch = server
+        .send(
+            Method::POST,
+            &[("mcp-name", "charge")],
+            &request(4, "tools/call", json!({"name": "echo"})),
+        )
+        .await;
+    assert_eq!(name_mismatch.body["error"]["code"], -32020);
+
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":5,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(5 << 20)
+    );
+    assert_eq!(
+        server.post(None, &huge).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
     let get = server.send(Method::GET, &[], "").await;
     assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
 
