@@ -1,9 +1,9 @@
 //! The hash chain: how a record's `hash` is computed and how a line is sealed.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::canonical::{hex, write_canonical};
+use crate::canonical::{hex, write_canonical, write_canonical_object};
 
 /// `prev` of the first record: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -12,17 +12,11 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// left out. `record` must be a JSON object; other values hash as they are.
 #[must_use]
 pub fn record_hash(record: &Value) -> String {
-    let body = match record {
-        Value::Object(map) if map.contains_key("hash") => {
-            let without: Map<String, Value> = map
-                .iter()
-                .filter(|(k, _)| *k != "hash")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            canonical_body(&Value::Object(without))
-        }
-        other => canonical_body(other),
-    };
+    let mut body = Vec::with_capacity(512);
+    match record {
+        Value::Object(map) => write_canonical_object(map, Some("hash"), &mut body),
+        other => write_canonical(other, &mut body),
+    }
     hex(&Sha256::digest(&body))
 }
 
@@ -63,5 +57,16 @@ mod tests {
         assert_eq!(parsed["hash"], json!(hash));
         assert_eq!(record_hash(&parsed), hash);
         assert!(line.ends_with(b"\"}\n"));
+    }
+
+    /// A golden vector: the chain format must not change silently, or old logs stop verifying.
+    #[test]
+    fn golden_first_record_hash() {
+        let rec = json!({"time_ms": 1_700_000_000_000u64, "node": "n1", "decision": "allow",
+            "policy_revision": 3, "seq": 1, "prev": GENESIS_HASH, "hash": "ignored"});
+        assert_eq!(
+            record_hash(&rec),
+            "34538e125c1b4d7d55794c96220571027526ee6a2bbfe791e5bfdebed0dcfe60"
+        );
     }
 }
