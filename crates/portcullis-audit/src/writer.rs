@@ -144,6 +144,13 @@ impl AuditHandle {
         })?;
         done.await.map_err(|_| AuditError::WriterStopped)?
     }
+
+    /// Records waiting for the writer right now (for metrics: near `queue_capacity` means appends
+    /// are about to fail with [`AuditError::QueueFull`]).
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.capacity.saturating_sub(self.tx.capacity())
+    }
 }
 
 /// The single task that owns the file. It ends when every [`AuditHandle`] is dropped, after

@@ -54,6 +54,7 @@ async fn full_queue_is_an_error_not_a_wait() {
     // On the current-thread runtime this lets the spawned append run first and take the slot.
     tokio::task::yield_now().await;
     assert!(!waiting.is_finished());
+    assert_eq!(handle.queued(), 1);
     let err = handle.append(entry(2)).await.unwrap_err();
     assert!(matches!(err, AuditError::QueueFull { capacity: 1 }), "{err}");
     waiting.abort();
