@@ -1,0 +1,183 @@
+//! The batching writer: many tasks append, one task sequences, writes and syncs.
+
+mod batch;
+
+use std::{
+    fs::{File, OpenOptions},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    error::AuditError,
+    record::AuditEntry,
+    tail::{ChainHead, TailError, read_head},
+};
+
+/// When the writer asks the OS to put a batch on stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// Write and flush to the OS only; a power loss may lose the last batches.
+    Never,
+    /// `fdatasync` after every batch before any of its appends return `Ok`.
+    #[default]
+    PerBatch,
+}
+
+/// How the log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditOptions {
+    pub fsync: FsyncPolicy,
+    /// Records that may wait for the writer; beyond this `append` fails with
+    /// [`AuditError::QueueFull`] instead of waiting.
+    pub queue_capacity: usize,
+    /// Most records written by one write call.
+    pub max_batch: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            fsync: FsyncPolicy::PerBatch,
+            queue_capacity: 8192,
+            max_batch: 512,
+        }
+    }
+}
+
+/// Opens audit logs.
+#[derive(Debug)]
+pub struct AuditLog;
+
+impl AuditLog {
+    /// Opens (or creates) the log at `path` and continues its chain. Returns the handle to append
+    /// with and the writer, which the caller runs on its runtime (`tokio::spawn(writer.run())`).
+    ///
+    /// This reads the end of the file synchronously; call it at startup.
+    ///
+    /// # Errors
+    /// [`AuditError::Open`] if the file can't be opened or read, [`AuditError::CorruptTail`] if its
+    /// last line is cut off or its last record doesn't match its own hash, and
+    /// [`AuditError::InvalidOptions`] for a zero queue capacity or batch size.
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: AuditOptions,
+    ) -> Result<(AuditHandle, AuditWriter), AuditError> {
+        if options.queue_capacity == 0 {
+            return Err(AuditError::InvalidOptions("queue_capacity must be at least 1"));
+        }
+        if options.max_batch == 0 {
+            return Err(AuditError::InvalidOptions("max_batch must be at least 1"));
+        }
+        let path = path.as_ref().to_path_buf();
+        let mut file = open_file(&path).map_err(|e| AuditError::Open {
+            path: path.clone(),
+            source: Arc::new(e),
+        })?;
+        let head = read_head(&mut file).map_err(|e| match e {
+            TailError::Io(e) => AuditError::Open {
+                path: path.clone(),
+                source: Arc::new(e),
+            },
+            TailError::Corrupt(reason) => AuditError::CorruptTail {
+                path: path.clone(),
+                reason,
+            },
+        })?;
+        tracing::debug!(path = %path.display(), last_seq = head.last_seq, "audit log opened");
+        let (tx, rx) = mpsc::channel(options.queue_capacity);
+        let handle = AuditHandle {
+            tx,
+            capacity: options.queue_capacity,
+        };
+        let writer = AuditWriter {
+            path,
+            file: Some(file),
+            head,
+            rx,
+            options,
+            poisoned: false,
+        };
+        Ok((handle, writer))
+    }
+}
+
+fn open_file(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+pub(crate) struct Pending {
+    pub entry: AuditEntry,
+    pub reply: oneshot::Sender<Result<u64, AuditError>>,
+}
+
+/// Appends records; cheap to clone, one per task is fine.
+#[derive(Debug, Clone)]
+pub struct AuditHandle {
+    tx: mpsc::Sender<Pending>,
+    capacity: usize,
+}
+
+impl AuditHandle {
+    /// Appends one record and returns its `seq` once it is written (and synced, under
+    /// [`FsyncPolicy::PerBatch`]).
+    ///
+    /// # Errors
+    /// Any [`AuditError`] means the record is not in the log: the queue is full, the writer has
+    /// stopped, or the write failed.
+    pub async fn append(&self, entry: AuditEntry) -> Result<u64, AuditError> {
+        let (reply, done) = oneshot::channel();
+        self.tx.try_send(Pending { entry, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => AuditError::QueueFull {
+                capacity: self.capacity,
+            },
+            mpsc::error::TrySendError::Closed(_) => AuditError::WriterStopped,
+        })?;
+        done.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Records waiting for the writer right now (for metrics: near `queue_capacity` means appends
+    /// are about to fail with [`AuditError::QueueFull`]).
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.capacity.saturating_sub(self.tx.capacity())
+    }
+}
+
+/// The single task that owns the file. It ends when every [`AuditHandle`] is dropped, after
+/// writing what was queued.
+#[derive(Debug)]
+pub struct AuditWriter {
+    path: PathBuf,
+    file: Option<File>,
+    head: ChainHead,
+    rx: mpsc::Receiver<Pending>,
+    options: AuditOptions,
+    poisoned: bool,
+}
+
+impl AuditWriter {
+    /// `seq` of the last record written so far (0 for an empty log).
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.head.last_seq
+    }
+
+    /// Runs until all handles are dropped and the queue is drained.
+    pub async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.options.max_batch);
+        while self.rx.recv_many(&mut batch, self.options.max_batch).await > 0 {
+            self.write_batch(&mut batch).await;
+        }
+        tracing::debug!(path = %self.path.display(), last_seq = self.head.last_seq, "audit writer stopped");
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the demo MCP server: the protocol core, then each transport with a client.
+
+mod core;
+mod http;
+mod http_client;
+mod stdio;
