@@ -24,6 +24,8 @@ pub enum Outcome {
     Ok,
     /// Forwarded and the upstream failed (error reply, crash, timeout).
     UpstreamError,
+    /// Forwarded and the tool reported an error (`isError: true`); counters were rolled back.
+    ToolError,
     /// Never forwarded: refused by policy.
     Denied,
     /// The client cancelled or went away before the answer.
@@ -57,6 +59,9 @@ pub struct AuditEntry {
     pub rule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The name of the policy that decided, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     pub policy_revision: u64,
     /// Hex SHA-256 of the canonical argument JSON (see [`crate::args_sha256`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +92,7 @@ impl AuditEntry {
             decision,
             rule: None,
             message: None,
+            policy: None,
             policy_revision,
             args_sha256: None,
             args: None,

@@ -6,6 +6,7 @@ use std::{
     fs::{File, OpenOptions},
     path::{Path, PathBuf},
     sync::Arc,
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 use tokio::sync::{mpsc, oneshot};
@@ -88,9 +89,11 @@ impl AuditLog {
         })?;
         tracing::debug!(path = %path.display(), last_seq = head.last_seq, "audit log opened");
         let (tx, rx) = mpsc::channel(options.queue_capacity);
+        let poisoned = Arc::new(AtomicBool::new(false));
         let handle = AuditHandle {
             tx,
             capacity: options.queue_capacity,
+            poisoned: Arc::clone(&poisoned),
         };
         let writer = AuditWriter {
             path,
@@ -98,7 +101,7 @@ impl AuditLog {
             head,
             rx,
             options,
-            poisoned: false,
+            poisoned,
         };
         Ok((handle, writer))
     }
@@ -125,6 +128,8 @@ pub(crate) struct Pending {
 pub struct AuditHandle {
     tx: mpsc::Sender<Pending>,
     capacity: usize,
+    /// Set by the writer once it refuses every append, so callers can fail closed before acting.
+    poisoned: Arc<AtomicBool>,
 }
 
 impl AuditHandle {
@@ -145,6 +150,13 @@ impl AuditHandle {
         done.await.map_err(|_| AuditError::WriterStopped)?
     }
 
+    /// Whether an append could succeed now: the writer runs, is not refusing appends after a failed
+    /// write, and has room in its queue. A caller that must not act unaudited checks this first.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        !self.poisoned.load(Ordering::Relaxed) && !self.tx.is_closed() && self.tx.capacity() > 0
+    }
+
     /// Records waiting for the writer right now (for metrics: near `queue_capacity` means appends
     /// are about to fail with [`AuditError::QueueFull`]).
     #[must_use]
@@ -162,7 +174,7 @@ pub struct AuditWriter {
     head: ChainHead,
     rx: mpsc::Receiver<Pending>,
     options: AuditOptions,
-    poisoned: bool,
+    poisoned: Arc<AtomicBool>,
 }
 
 impl AuditWriter {

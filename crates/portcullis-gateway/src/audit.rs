@@ -1,125 +1,101 @@
-//! The audit seam: every decision becomes one [`AuditRecord`] handed to an [`AuditSink`]. The
-//! hash-chained JSON-lines log (crate `portcullis-audit`) implements the sink; [`MemoryAuditSink`] serves
-//! tests.
+//! The audit seam: every decision becomes one [`AuditEntry`] handed to an [`AuditSink`]. The
+//! hash-chained JSON-lines log ([`portcullis_audit::AuditHandle`]) is the production sink;
+//! [`MemoryAuditSink`] serves tests.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use serde::Serialize;
+pub use portcullis_audit::{AuditEntry, Decision, Outcome};
 
-/// One decision about one call, as the audit trail keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AuditRecord {
-    /// When the decision was made, in ms since the Unix epoch.
-    pub time_ms: u64,
-    /// The node that decided.
-    pub node: String,
-    /// The downstream session (`Mcp-Session-Id`, or the stateless session key).
-    pub session: String,
-    /// The grant id, or `anonymous`.
-    pub grant: String,
-    /// The upstream server.
-    pub server: String,
-    /// The tool called.
-    pub tool: String,
-    /// `allow`, `deny`, `hide`, `rate_limited` or `require_approval`.
-    pub decision: &'static str,
-    /// The rule that decided (JSONPath, with its name when it has one).
-    pub rule: String,
-    /// The revision of the policy that decided.
-    pub policy_revision: u64,
-    /// The policy's name, if one applied.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
-    /// SHA-256 (hex) of the call's `arguments` as received.
-    pub args_sha256: String,
-    /// The arguments themselves, only when configured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arguments: Option<serde_json::Value>,
-    /// Microseconds the upstream took, for forwarded calls.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_latency_us: Option<u64>,
-    /// What happened: `denied`, `ok`, `tool_error`, `upstream_error`, `timeout`, `counter_exhausted`.
-    pub outcome: &'static str,
-    /// The message the agent was given, for denials.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// Why a record could not be appended.
+/// The sink could not take a record; the caller decides whether to fail closed.
 #[derive(Debug, thiserror::Error)]
 #[error("audit log unavailable: {0}")]
 pub struct AuditError(pub String);
 
-/// A boxed future, so sinks can be trait objects.
+/// What [`AuditSink::append`] returns.
 pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send + 'a>>;
 
-/// Where audit records go. `append` resolves once the record is durable (or batched durably).
+/// Where audit entries go.
 pub trait AuditSink: Send + Sync + 'static {
-    /// Appends one record.
-    fn append(&self, record: AuditRecord) -> AppendFuture<'_>;
+    /// Appends one entry; resolves once it is durable as the sink defines it.
+    fn append(&self, entry: AuditEntry) -> AppendFuture<'_>;
 
-    /// Whether appends are currently expected to succeed (the last write worked). Checked before an
-    /// allowed call is forwarded, so a fail-closed node refuses calls it could not audit instead of
-    /// running them and withholding the result.
+    /// Whether an append could succeed now. Allowed calls are refused up front while it is false, so
+    /// nothing runs that cannot be audited.
     fn is_healthy(&self) -> bool {
         true
     }
 }
 
-/// Keeps records in memory; can be told to fail, to test fail-closed behaviour.
+impl AuditSink for portcullis_audit::AuditHandle {
+    fn append(&self, entry: AuditEntry) -> AppendFuture<'_> {
+        Box::pin(async move {
+            portcullis_audit::AuditHandle::append(self, entry)
+                .await
+                .map(|_seq| ())
+                .map_err(|e| AuditError(e.to_string()))
+        })
+    }
+
+    fn is_healthy(&self) -> bool {
+        portcullis_audit::AuditHandle::is_healthy(self)
+    }
+}
+
+/// Keeps entries in memory, and can be told to fail: for tests.
 #[derive(Debug, Default)]
 pub struct MemoryAuditSink {
-    records: Mutex<Vec<AuditRecord>>,
-    failing: std::sync::atomic::AtomicBool,
+    entries: Mutex<Vec<AuditEntry>>,
+    failing: AtomicBool,
 }
 
 impl MemoryAuditSink {
-    /// An empty sink.
+    /// An empty, healthy sink.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Every record appended so far.
-    pub fn records(&self) -> Vec<AuditRecord> {
-        self.records
+    /// Every entry so far.
+    pub fn records(&self) -> Vec<AuditEntry> {
+        self.entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    /// Makes every later append fail (or succeed again).
+    /// Makes appends fail (true) or succeed again (false).
     pub fn set_failing(&self, failing: bool) {
-        self.failing.store(failing, std::sync::atomic::Ordering::Relaxed);
+        self.failing.store(failing, Ordering::Relaxed);
     }
 }
 
 impl AuditSink for MemoryAuditSink {
     fn is_healthy(&self) -> bool {
-        !self.failing.load(std::sync::atomic::Ordering::Relaxed)
+        !self.failing.load(Ordering::Relaxed)
     }
 
-    fn append(&self, record: AuditRecord) -> AppendFuture<'_> {
+    fn append(&self, entry: AuditEntry) -> AppendFuture<'_> {
         Box::pin(async move {
-            if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.failing.load(Ordering::Relaxed) {
                 return Err(AuditError("memory sink set to fail".to_owned()));
             }
-            self.records
+            self.entries
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(record);
+                .push(entry);
             Ok(())
         })
     }
 }
 
-/// Discards records: for nodes run with audit switched off.
+/// Discards entries: for nodes run with auditing switched off.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NullAuditSink;
 
 impl AuditSink for NullAuditSink {
-    fn append(&self, _record: AuditRecord) -> AppendFuture<'_> {
+    fn append(&self, _entry: AuditEntry) -> AppendFuture<'_> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -67,10 +67,16 @@ async fn list_call_deny_hide(node: &TestNode, server: &str, token: &str) {
 async fn stdio_upstream_list_filtered_allowed_and_denied() {
     let node = TestNode::start("").await;
     list_call_deny_hide(&node, "files", ALICE).await;
-    let records = node.audit.records();
+    let records = node.audit_json();
     let decisions: Vec<(&str, &str, &str)> = records
         .iter()
-        .map(|r| (r.tool.as_str(), r.decision, r.outcome))
+        .map(|r| {
+            (
+                r["tool"].as_str().unwrap(),
+                r["decision"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         decisions,
@@ -81,11 +87,12 @@ async fn stdio_upstream_list_filtered_allowed_and_denied() {
             ("secret_tool", "deny", "denied"),
         ]
     );
-    assert_eq!(records[0].grant, "alice");
-    assert_eq!(records[0].server, "files");
-    assert!(records[0].upstream_latency_us.is_some());
-    assert_eq!(records[0].args_sha256.len(), 64);
-    assert_eq!(records[1].rule, "$.tools.delete_file.action");
+    assert_eq!(records[0]["grant"], "alice");
+    assert_eq!(records[0]["server"], "files");
+    assert!(records[0]["upstream_latency_us"].is_u64());
+    assert_eq!(records[0]["args_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(records[0]["policy"], "main");
+    assert_eq!(records[1]["rule"], "$.tools.delete_file.action");
     node.stop().await;
 }
 
@@ -139,7 +146,8 @@ async fn rate_limit_hits_then_resets_and_failures_roll_back() {
         .await;
     assert!(reset["result"]["isError"].is_null(), "the window turned: {reset}");
 
-    let outcomes: Vec<&str> = node.audit.records().iter().map(|r| r.outcome).collect();
+    let records = node.audit_json();
+    let outcomes: Vec<&str> = records.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
     assert_eq!(
         outcomes,
         [
@@ -317,6 +325,6 @@ async fn an_upstream_timeout_is_a_json_rpc_error_to_the_caller() {
         answer["error"]["message"].as_str().unwrap().contains("timed out"),
         "{answer}"
     );
-    assert_eq!(node.audit.records().last().unwrap().outcome, "upstream_error");
+    assert_eq!(node.audit_json().last().unwrap()["outcome"], "upstream_error");
     node.stop().await;
 }

@@ -154,7 +154,7 @@ async fn tokens_origins_and_hosts_are_checked() {
     let session = node.initialize("open", None).await;
     let denied = node.call("open", None, &session, "delete_file", json!({})).await;
     assert_eq!(denied["result"]["isError"], true);
-    assert_eq!(node.audit.records()[0].grant, "anonymous");
+    assert_eq!(node.audit_json()[0]["grant"], "anonymous");
     node.stop().await;
 }
 

@@ -1,6 +1,6 @@
 //! One batch: sequence the records, write them with one call, sync, answer every waiter.
 
-use std::{fs::File, io::Write, sync::Arc};
+use std::{fs::File, io::Write, sync::Arc, sync::atomic::Ordering};
 
 use serde_json::Value;
 
@@ -15,7 +15,7 @@ struct Sealed {
 
 impl AuditWriter {
     pub(super) async fn write_batch(&mut self, batch: &mut Vec<Pending>) {
-        if self.poisoned {
+        if self.poisoned.load(Ordering::Relaxed) {
             for pending in batch.drain(..) {
                 let _ = pending.reply.send(Err(AuditError::Poisoned {
                     path: self.path.clone(),
@@ -95,7 +95,7 @@ impl AuditWriter {
     async fn roll_back(&mut self) {
         let len = self.head.len;
         let Some(file) = self.file.take() else {
-            self.poisoned = true;
+            self.poisoned.store(true, Ordering::Relaxed);
             return;
         };
         let joined = tokio::task::spawn_blocking(move || {
@@ -109,11 +109,11 @@ impl AuditWriter {
                 tracing::warn!(path = %self.path.display(), len, "audit log rolled back to its last complete record");
             }
             Ok((_, Err(e))) => {
-                self.poisoned = true;
+                self.poisoned.store(true, Ordering::Relaxed);
                 tracing::error!(path = %self.path.display(), error = %e, "audit log cannot be rolled back; refusing further appends");
             }
             Err(e) => {
-                self.poisoned = true;
+                self.poisoned.store(true, Ordering::Relaxed);
                 tracing::error!(path = %self.path.display(), error = %e, "audit rollback task failed; refusing further appends");
             }
         }

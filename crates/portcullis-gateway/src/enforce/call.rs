@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::complete::CallCompletion;
 use super::denial::denial_response;
-use crate::audit::AuditRecord;
+use crate::audit::{AuditEntry, Decision as AuditDecision, Outcome as AuditOutcome};
 use crate::counters::{CallCounters, reserve};
 use crate::http::Caller;
 use crate::jsonrpc;
@@ -36,22 +36,23 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
     let args = params.and_then(|p| p.get("arguments")).unwrap_or(&Value::Null);
     let now = node.clock.now();
     let info = session.info();
-    let mut record = AuditRecord {
-        time_ms: now.as_millis(),
-        node: node.settings.node_id.clone(),
-        session: info.id.to_string(),
-        grant: caller.grant_id.to_string(),
-        server: info.server.to_string(),
-        tool: tool.to_owned(),
-        decision: "deny",
-        rule: "$".to_owned(),
-        policy_revision: 0,
-        policy: None,
-        args_sha256: to_hex(&Sha256::digest(serde_json::to_vec(args).unwrap_or_default())),
-        arguments: node.settings.audit_payloads.then(|| args.clone()),
-        upstream_latency_us: None,
-        outcome: "denied",
-        message: None,
+    let mut record = AuditEntry {
+        session: Some(info.id.to_string()),
+        grant: Some(caller.grant_id.to_string()),
+        server: Some(info.server.to_string()),
+        tool: Some(tool.to_owned()),
+        rule: Some("$".to_owned()),
+        args_sha256: Some(to_hex(&Sha256::digest(
+            serde_json::to_vec(args).unwrap_or_default(),
+        ))),
+        args: node.settings.audit_payloads.then(|| args.clone()),
+        outcome: Some(AuditOutcome::Denied),
+        ..AuditEntry::new(
+            now.as_millis(),
+            node.settings.node_id.clone(),
+            AuditDecision::Deny,
+            0,
+        )
     };
     let Some(policy) = &caller.grant.policy else {
         let message = "no policy is attached to this grant, so every call is denied";
@@ -79,8 +80,8 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
         "policy decision"
     );
     node.metrics.decision(&info.server, tool, decision.outcome.kind());
-    record.decision = decision.outcome.kind();
-    record.rule = decision.rule.to_string();
+    record.decision = audit_decision(&decision.outcome);
+    record.rule = Some(decision.rule.to_string());
     record.policy_revision = decision.policy_revision;
     match decision.outcome {
         Outcome::Allow { .. } if node.settings.audit_fail_closed && !node.audit.is_healthy() => {
@@ -101,14 +102,14 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
                     Err(full) => {
                         // Another call took the last of the limit between the engine's read and now.
                         let retry = full.window.end_ms().saturating_sub(now.as_millis());
-                        record.decision = "rate_limited";
-                        record.outcome = "counter_exhausted";
+                        record.decision = AuditDecision::RateLimited;
                         let message = format!("{full}; retry in {}", seconds(retry));
                         return deny(node, record, id, &message, Some(retry)).await;
                     }
                 }
             };
-            record.outcome = "forwarded";
+            // Settled when the upstream answers.
+            record.outcome = None;
             CallPlan::Forward(Box::new(CallCompletion { reserved, record }))
         }
         Outcome::Hide | Outcome::Deny => deny(node, record, id, &decision.message, None).await,
@@ -130,13 +131,7 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
     }
 }
 
-async fn deny(
-    node: &Node,
-    mut record: AuditRecord,
-    id: Value,
-    message: &str,
-    retry: Option<u64>,
-) -> CallPlan {
+async fn deny(node: &Node, mut record: AuditEntry, id: Value, message: &str, retry: Option<u64>) -> CallPlan {
     record.message = Some(message.to_owned());
     if let Err(e) = node.audit.append(record).await {
         node.metrics.error("audit");
@@ -150,6 +145,16 @@ async fn deny(
         }
     }
     CallPlan::Respond(denial_response(node.settings.denial, id, message, retry))
+}
+
+fn audit_decision(outcome: &Outcome) -> AuditDecision {
+    match outcome {
+        Outcome::Hide => AuditDecision::Hide,
+        Outcome::Deny => AuditDecision::Deny,
+        Outcome::RateLimited { .. } => AuditDecision::RateLimited,
+        Outcome::RequireApproval { .. } => AuditDecision::RequireApproval,
+        Outcome::Allow { .. } => AuditDecision::Allow,
+    }
 }
 
 fn seconds(ms: u64) -> String {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditEntry, Outcome};
 use crate::counters::Reserved;
 use crate::jsonrpc;
 use crate::node::Node;
@@ -14,7 +14,7 @@ pub struct CallCompletion {
     /// The call's reservation, if it counted anything.
     pub reserved: Option<Reserved>,
     /// The audit record, completed with latency and outcome.
-    pub record: AuditRecord,
+    pub record: AuditEntry,
 }
 
 impl CallCompletion {
@@ -22,15 +22,15 @@ impl CallCompletion {
     pub async fn finish(self, node: &Node, response: Value, took: Duration) -> Value {
         let Self { reserved, mut record } = self;
         let outcome = if response.get("error").is_some() {
-            "upstream_error"
+            Outcome::UpstreamError
         } else if jsonrpc::is_failure(&response) {
-            "tool_error"
+            Outcome::ToolError
         } else {
-            "ok"
+            Outcome::Ok
         };
         // A failed call gives its reservation back: it did not spend what it reserved.
         if let Some(reserved) = reserved {
-            if outcome == "ok" {
+            if outcome == Outcome::Ok {
                 reserved.commit();
             } else {
                 reserved.rollback();
@@ -38,7 +38,7 @@ impl CallCompletion {
         }
         node.metrics.upstream_latency(took);
         record.upstream_latency_us = Some(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
-        record.outcome = outcome;
+        record.outcome = Some(outcome);
         if let Err(e) = node.audit.append(record).await {
             node.metrics.error("audit");
             tracing::error!(error = %e, "cannot audit a completed call");

@@ -333,6 +333,15 @@ impl TestNode {
         }
     }
 
+    /// The audit entries so far, as the JSON the log would hold.
+    pub fn audit_json(&self) -> Vec<Value> {
+        self.audit
+            .records()
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect()
+    }
+
     /// Stops the node and waits for it to drain.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
