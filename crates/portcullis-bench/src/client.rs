@@ -1,4 +1,5 @@
-//! A minimal MCP Streamable HTTP client: enough to open a session and call a tool, in either era.
+//! A minimal MCP Streamable HTTP client: enough to open a session and send requests, in either era.
+//! The load loops use it, and so does `portcullis demo` for its example calls.
 
 use std::time::Duration;
 
@@ -46,16 +47,20 @@ pub(crate) enum CallOutcome {
     Failed,
 }
 
-/// One session's connection state.
-pub(crate) struct Session {
+/// One MCP session (or, in the stateless era, one client identity) over Streamable HTTP.
+pub struct McpSession {
     http: Client<HttpConnector, Full<Bytes>>,
     target: Target,
     session_id: Option<String>,
     next_id: u64,
 }
 
-impl Session {
-    pub(crate) async fn open(target: &Target) -> Result<Self, BenchError> {
+impl McpSession {
+    /// Connects and, in the session era, initializes.
+    ///
+    /// # Errors
+    /// A URL that is not `http://`, or an `initialize` the server refuses.
+    pub async fn open(target: &Target) -> Result<Self, BenchError> {
         if !target.url.starts_with("http://") {
             return Err(BenchError::BadUrl(target.url.clone()));
         }
@@ -102,23 +107,45 @@ impl Session {
         Ok(())
     }
 
-    /// Calls a tool once.
+    /// Calls a tool once, for the load loops.
     pub(crate) async fn call(&mut self, tool: &str, args: &Value) -> CallOutcome {
+        match self
+            .request("tools/call", json!({"name": tool, "arguments": args}))
+            .await
+        {
+            Ok(reply) => classify(&reply),
+            Err(_) => CallOutcome::Failed,
+        }
+    }
+
+    /// Sends one request and returns the JSON-RPC reply (carrying `result` or `error`).
+    ///
+    /// # Errors
+    /// Transport failures, HTTP error statuses, and bodies holding no reply, with what the server said.
+    pub async fn request(&mut self, method: &str, mut params: Value) -> Result<Value, BenchError> {
         let id = self.next_id;
         self.next_id += 1;
-        let mut params = json!({"name": tool, "arguments": args});
-        if self.target.era == Era::Stateless {
+        if self.target.era == Era::Stateless && params.is_object() {
             params["_meta"] = json!({
                 "io.modelcontextprotocol/protocolVersion": STATELESS_ERA,
                 "io.modelcontextprotocol/clientInfo": {"name": "portcullis-bench", "version": env!("CARGO_PKG_VERSION")},
                 "io.modelcontextprotocol/clientCapabilities": {},
             });
         }
-        let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
-        match self.post(&request, Some(tool)).await {
-            Ok((status, _, body)) if status.is_success() => classify(&body),
-            _ => CallOutcome::Failed,
+        let name = params.get("name").and_then(Value::as_str).map(str::to_owned);
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let failed = |reason: String| BenchError::Request {
+            method: method.to_owned(),
+            reason,
+        };
+        let (status, _, body) = self.post(&request, name.as_deref()).await.map_err(failed)?;
+        if !status.is_success() {
+            return Err(failed(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            )));
         }
+        reply_in(&body).ok_or_else(|| failed("the response holds no JSON-RPC reply".to_owned()))
     }
 
     async fn post(
@@ -156,26 +183,22 @@ impl Session {
     }
 }
 
-/// Reads a JSON or SSE response body and classifies the JSON-RPC reply in it.
-fn classify(body: &[u8]) -> CallOutcome {
+/// The JSON-RPC reply in a JSON or SSE response body.
+fn reply_in(body: &[u8]) -> Option<Value> {
     let text = String::from_utf8_lossy(body);
-    let json_text = if text.trim_start().starts_with('{') {
-        text.as_ref()
-    } else {
-        // SSE: the reply is the last `data:` line carrying a result or an error.
-        match text
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .rfind(|d| d.contains("\"id\""))
-        {
-            Some(data) => data,
-            None => return CallOutcome::Failed,
-        }
-    };
-    let Ok(reply) = serde_json::from_str::<Value>(json_text) else {
-        return CallOutcome::Failed;
-    };
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(&text).ok();
+    }
+    // SSE: the reply is the last event carrying a result or an error (earlier ones may be progress
+    // or log notifications).
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .rfind(|m| m.get("result").is_some() || m.get("error").is_some())
+}
+
+/// Classifies a tool call's reply.
+fn classify(reply: &Value) -> CallOutcome {
     match reply.get("result") {
         Some(result) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
             CallOutcome::ToolError
@@ -191,20 +214,21 @@ mod tests {
 
     #[test]
     fn classifies_json_and_sse_replies() {
+        let outcome = |body: &[u8]| reply_in(body).map(|r| classify(&r));
         assert_eq!(
-            classify(br#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#),
-            CallOutcome::Ok
+            outcome(br#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#),
+            Some(CallOutcome::Ok)
         );
         assert_eq!(
-            classify(br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true}}"#),
-            CallOutcome::ToolError
+            outcome(br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true}}"#),
+            Some(CallOutcome::ToolError)
         );
         assert_eq!(
-            classify(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1}}"#),
-            CallOutcome::Failed
+            outcome(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1}}"#),
+            Some(CallOutcome::Failed)
         );
         let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n\n";
-        assert_eq!(classify(sse), CallOutcome::Ok);
-        assert_eq!(classify(b"garbage"), CallOutcome::Failed);
+        assert_eq!(outcome(sse), Some(CallOutcome::Ok));
+        assert_eq!(outcome(b"garbage"), None);
     }
 }

@@ -12,7 +12,7 @@ mod report;
 
 use std::time::Duration;
 
-pub use client::{Era, Target};
+pub use client::{Era, McpSession, Target};
 pub use load::run;
 pub use report::{Comparison, Report};
 
@@ -42,6 +42,8 @@ pub enum BenchError {
     Setup { url: String, reason: String },
     #[error("bad configuration: {0}")]
     Config(&'static str),
+    #[error("{method} failed: {reason}")]
+    Request { method: String, reason: String },
 }
 
 /// Runs `config` against `a` and `b` in alternating phases (a, b, a, b) and reports both.

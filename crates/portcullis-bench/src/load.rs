@@ -5,7 +5,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::{Instant, sleep_until};
 
-use crate::client::{CallOutcome, Session, Target};
+use crate::client::{CallOutcome, McpSession, Target};
 use crate::report::{Report, new_histogram};
 use crate::{BenchConfig, BenchError};
 
@@ -24,7 +24,7 @@ pub async fn run(config: &BenchConfig, target: &Target) -> Result<Report, BenchE
     }
     let mut sessions = Vec::with_capacity(config.sessions);
     for _ in 0..config.sessions {
-        sessions.push(Session::open(target).await?);
+        sessions.push(McpSession::open(target).await?);
     }
     let start = Instant::now();
     let measure_from = start + config.warmup;
@@ -73,7 +73,7 @@ pub(crate) struct Part {
     pub(crate) failed: u64,
 }
 
-async fn drive(mut session: Session, plan: Plan, schedule: Option<(Instant, Duration)>) -> Part {
+async fn drive(mut session: McpSession, plan: Plan, schedule: Option<(Instant, Duration)>) -> Part {
     let mut part = Part {
         latencies_us: new_histogram(),
         ok: 0,

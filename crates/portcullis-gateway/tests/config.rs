@@ -18,8 +18,9 @@ fn the_annotated_example_parses() {
     assert_eq!(grant.identity.id, "demo-agent");
     assert_eq!(&*grant.server, "demo");
     let policy = grant.policy.as_ref().unwrap();
-    assert!(policy.policy.is_visible("read_file"));
-    assert!(!policy.policy.is_visible("drop_table"));
+    // The repo's demo policy (examples/policies/demo.yaml): reads shown, the destructive tool hidden.
+    assert!(policy.policy.is_visible("inspect_flow"));
+    assert!(!policy.policy.is_visible("clear_traffic"));
     assert!(loaded.state.servers.contains_key("mitmproxy"));
 }
 

@@ -15,12 +15,88 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try Portcullis in one command: a gateway in front of the built-in demo MCP server, a policy and a
+    /// grant, and one live example call per kind of decision.
+    Demo(DemoArgs),
+    /// Run a gateway node from a configuration file (see cluster/config/portcullis.toml).
+    Serve(ServeArgs),
+    /// Run the built-in demo MCP server (the demo's upstream) over stdio or Streamable HTTP.
+    DemoServer(DemoServerArgs),
     /// Check policies and see how they decide calls.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Work with audit logs.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Load-test an MCP endpoint with tools/call: throughput and latency percentiles, optionally
     /// against a baseline (the same server without the gateway) in interleaved phases.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The node's configuration (TOML). SIGHUP reloads it; SIGINT/SIGTERM drain and stop.
+    #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where agents connect.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub agent_addr: std::net::SocketAddr,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub ops_addr: std::net::SocketAddr,
+    /// Run the example calls, verify the audit chain, then stop (exit 1 if any example decided
+    /// otherwise than expected).
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoServerArgs {
+    /// Serve Streamable HTTP on this address (e.g. 127.0.0.1:8931) instead of stdio.
+    #[arg(long)]
+    pub http: Option<std::net::SocketAddr>,
+    /// Tools per tools/list page (all on one page by default).
+    #[arg(long)]
+    pub page_size: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check a hash-chained audit log; report the first broken record. Exit 1 if the chain is broken.
+    Verify {
+        /// The JSON-lines audit log.
+        file: PathBuf,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// Logging options shared by long-running commands.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing's env-filter syntax), e.g. "info" or "portcullis_gateway=debug".
+    #[arg(long, env = "PORTCULLIS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 #[derive(Debug, Args)]

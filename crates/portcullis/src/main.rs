@@ -10,9 +10,16 @@
     reason = "a command-line tool's output is its interface"
 )]
 
+mod audit;
 mod bench;
 mod cli;
+mod clock;
+mod demo;
+mod demo_server;
+mod logging;
+mod node;
 mod policy;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -23,7 +30,11 @@ use crate::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::DemoServer(args) => demo_server::run(&args),
         Command::Policy(command) => policy::run(command),
+        Command::Audit(command) => audit::run(&command),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

@@ -1,0 +1,122 @@
+//! Running one gateway node: open the audit log, bind the listeners, serve until told to stop, reload
+//! the configuration on SIGHUP, and let the audit writer drain last.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use portcullis_audit::{AuditLog, AuditOptions};
+use portcullis_gateway::audit::{AuditSink, NullAuditSink};
+use portcullis_gateway::config::{AuditSettings, LoadedConfig};
+use portcullis_gateway::state::StatePublisher;
+use portcullis_gateway::{Listeners, serve};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::clock::SystemClock;
+
+/// Where a started node listens.
+#[derive(Clone, Copy, Debug)]
+pub struct Bound {
+    pub agent: SocketAddr,
+    pub ops: SocketAddr,
+}
+
+/// Serves `loaded` until `stop` resolves. `on_ready` runs once the listeners are bound.
+pub async fn run(
+    loaded: LoadedConfig,
+    reload_from: Option<PathBuf>,
+    stop: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(Bound),
+) -> anyhow::Result<()> {
+    let (audit, writer) = open_audit(&loaded.audit)?;
+    let listen = loaded.listen;
+    let agent = TcpListener::bind(listen.agent)
+        .await
+        .with_context(|| format!("cannot listen on {}", listen.agent))?;
+    let ops = TcpListener::bind(listen.ops)
+        .await
+        .with_context(|| format!("cannot listen on {}", listen.ops))?;
+    let bound = Bound {
+        agent: agent.local_addr()?,
+        ops: ops.local_addr()?,
+    };
+    let (parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
+    if let Some(path) = reload_from {
+        tokio::spawn(reload_on_sighup(path, publisher));
+    }
+    tracing::info!(agent = %bound.agent, ops = %bound.ops, "gateway node listening");
+    on_ready(bound);
+    serve(parts, Listeners { agent, ops }, stop).await?;
+    if let Some(writer) = writer {
+        // Every handle went with the node; the writer flushes what is queued and ends.
+        if tokio::time::timeout(Duration::from_secs(10), writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit writer did not finish within 10 s of shutdown");
+        }
+    }
+    Ok(())
+}
+
+/// The sink the node writes to, and the writer task to wait for at shutdown (none when disabled).
+type OpenedAudit = (Arc<dyn AuditSink>, Option<JoinHandle<()>>);
+
+fn open_audit(settings: &AuditSettings) -> anyhow::Result<OpenedAudit> {
+    if !settings.enabled {
+        tracing::warn!("audit is disabled: decisions are not recorded");
+        return Ok((Arc::new(NullAuditSink), None));
+    }
+    let (handle, writer) = AuditLog::open(&settings.path, AuditOptions::default())
+        .with_context(|| format!("cannot open the audit log {}", settings.path.display()))?;
+    tracing::info!(path = %settings.path.display(), last_seq = writer.last_seq(), "audit log open");
+    Ok((Arc::new(handle), Some(tokio::spawn(writer.run()))))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: draining sessions");
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(path: PathBuf, publisher: StatePublisher) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match portcullis_gateway::reload(&path, &publisher) {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "configuration reloaded");
+            }
+            // The node keeps serving the last good configuration.
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "reload failed; keeping the running configuration");
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_path: PathBuf, _publisher: StatePublisher) {}
