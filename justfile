@@ -16,6 +16,11 @@ ci:
 # Benchmarks; figures go to docs/benchmarks.md.
 bench:
     cargo bench -p portcullis-policy --bench policy_eval
+    bash cluster/bench/gateway.sh
+
+# The gateway node against a fast upstream, direct vs through the gateway, in one run.
+bench-gateway rate="2000" sessions="10000":
+    bash cluster/bench/gateway.sh {{rate}} {{sessions}}
 
 # Validate the example policies.
 policies:

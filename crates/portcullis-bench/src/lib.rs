@@ -13,7 +13,7 @@ mod report;
 use std::time::Duration;
 
 pub use client::{Era, McpSession, Target};
-pub use load::run;
+pub use load::{open_idle, run};
 pub use report::{Comparison, Report};
 
 /// What to send and how hard.

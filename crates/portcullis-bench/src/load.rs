@@ -58,6 +58,23 @@ pub async fn run(config: &BenchConfig, target: &Target) -> Result<Report, BenchE
     Ok(report)
 }
 
+/// Opens `count` sessions (initialize + initialized) and leaves them idle on the server; returns how many
+/// opened. For measuring what an idle session costs the server.
+///
+/// # Errors
+/// The first session that fails to open.
+pub async fn open_idle(target: &Target, count: usize) -> Result<usize, BenchError> {
+    for opened in 0..count {
+        if let Err(error) = McpSession::open(target).await {
+            return Err(BenchError::Setup {
+                url: target.url.clone(),
+                reason: format!("after {opened} sessions: {error}"),
+            });
+        }
+    }
+    Ok(count)
+}
+
 struct Plan {
     tool: String,
     args: serde_json::Value,

@@ -26,6 +26,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         era,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(count) = args.open_sessions {
+        let started = std::time::Instant::now();
+        let opened = runtime.block_on(portcullis_bench::open_idle(&target, count))?;
+        println!(
+            "opened {opened} idle sessions in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     match &args.baseline {
         None => {
             let report = runtime.block_on(portcullis_bench::run(&config, &target))?;

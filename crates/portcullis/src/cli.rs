@@ -128,6 +128,10 @@ pub struct BenchArgs {
     /// Unmeasured time before measuring.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: std::time::Duration,
+    /// Instead of load: open this many sessions, leave them idle on the server, and exit (to measure
+    /// what an idle session costs).
+    #[arg(long, conflicts_with_all = ["baseline", "rate"])]
+    pub open_sessions: Option<usize>,
     /// Phases per side with --baseline.
     #[arg(long, default_value_t = 4)]
     pub phases: u32,

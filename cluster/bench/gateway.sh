@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmarks one gateway node against a fast upstream (the built-in demo server over Streamable HTTP),
+# directly and through the gateway in the same run, with policy, counters and audit on:
+#   1. added latency at a fixed rate (phases interleaved: direct, gateway, direct, ...)
+#   2. throughput as fast as possible, many sessions, direct vs gateway
+#   3. node RSS idle, then after opening N idle sessions (RSS per idle session)
+# Usage: cluster/bench/gateway.sh [RATE] [SESSIONS_FOR_MEMORY]   (defaults 2000 and 10000)
+# Everything listens on 127.0.0.1; the script ends exactly the processes it started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rate="${1:-2000}"
+idle_sessions="${2:-10000}"
+
+cargo build --release -q -p portcullis
+bin="$PWD/target/release/portcullis"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for_line() { # file pattern
+    for _ in $(seq 1 200); do
+        if grep -q "$2" "$1" 2>/dev/null; then grep -m1 "$2" "$1"; return 0; fi
+        sleep 0.05
+    done
+    echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+"$bin" demo-server --http 127.0.0.1:0 2>"$work/upstream.log" &
+pids+=($!)
+upstream="$(wait_for_line "$work/upstream.log" 'http://' | grep -o 'http://[^ ]*')"
+
+# One tool with three conditions (one a regex) and a counter: the policy path a real call takes.
+cat >"$work/policy.json" <<'JSON'
+{"version": "1", "default": "deny", "hide": ["clear_*"], "tools": {"echo": {
+  "require": [{"path": "args.text", "op": "exists"}, {"path": "args.text", "op": "regex", "value": "^[a-z ]{1,64}$"}],
+  "deny_if": [{"path": "identity.labels.team", "op": "eq", "value": "blocked"}],
+  "limits": [{"counter": "calls", "max": 1000000000, "window": "day"}]}}}
+JSON
+token_sha="$(printf %s bench-token | sha256sum | cut -d' ' -f1)"
+cat >"$work/portcullis.toml" <<TOML
+[node]
+id = "bench"
+[listeners]
+agent = "127.0.0.1:0"
+ops = "127.0.0.1:0"
+[limits]
+max_sessions = $((idle_sessions + 1000))
+[audit]
+enabled = true
+path = "audit.jsonl"
+[policies.bench]
+file = "policy.json"
+[servers.demo]
+upstream = { type = "http", url = "$upstream" }
+[[grants]]
+id = "bench"
+token_sha256 = "$token_sha"
+labels = { team = "bench" }
+server = "demo"
+policy = "bench"
+TOML
+"$bin" serve --config "$work/portcullis.toml" --log warn >"$work/serve.out" 2>"$work/serve.log" &
+node=$!
+pids+=("$node")
+agent="$(wait_for_line "$work/serve.out" '^ready' | sed 's/^ready agent=\([^ ]*\).*/\1/')"
+gateway="http://$agent/mcp/demo"
+sleep 1
+idle_rss="$(rss_kib "$node")"
+
+echo "## fixed rate: $rate calls/s, 8 sessions, 4+4 phases of 5 s (a = direct, b = through the gateway)"
+"$bin" bench --url "$gateway" --token bench-token --baseline "$upstream" --rate "$rate" --sessions 8 \
+    --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}'
+echo
+echo "## as fast as possible: 64 sessions, 2+2 phases of 5 s"
+"$bin" bench --url "$gateway" --token bench-token --baseline "$upstream" --sessions 64 \
+    --duration 20s --warmup 2s --phases 2 --tool echo --args '{"text": "hello"}'
+echo
+before="$(rss_kib "$node")"
+"$bin" bench --url "$gateway" --token bench-token --open-sessions "$idle_sessions"
+sleep 1
+after="$(rss_kib "$node")"
+echo "## memory"
+echo "node RSS idle (before any load): $((idle_rss / 1024)) MiB (${idle_rss} KiB)"
+echo "node RSS before opening sessions: ${before} KiB, after $idle_sessions idle sessions: ${after} KiB"
+echo "per idle session: $(( (after - before) * 1024 / idle_sessions )) bytes"
+echo "audit records written: $(wc -l <"$work/audit.jsonl")"
