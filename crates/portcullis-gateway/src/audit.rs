@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use portcullis_audit::{AuditEntry, Decision, Outcome};
 
@@ -26,6 +26,56 @@ pub trait AuditSink: Send + Sync + 'static {
     /// nothing runs that cannot be audited.
     fn is_healthy(&self) -> bool {
         true
+    }
+}
+
+/// How the data plane hands entries to its sink: waiting for each to be durable, or not.
+pub struct AuditTrail {
+    sink: Arc<dyn AuditSink>,
+    wait: bool,
+    /// Set when an append that nobody waited for failed: the node then fails closed.
+    failed: Arc<AtomicBool>,
+}
+
+impl AuditTrail {
+    /// A trail over `sink`; with `wait`, [`AuditTrail::record`] resolves only once the entry is durable.
+    pub fn new(sink: Arc<dyn AuditSink>, wait: bool) -> Self {
+        Self {
+            sink,
+            wait,
+            failed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Records an entry. Waiting, the result is the sink's. Not waiting, the entry is handed over in
+    /// the background so the answer does not pay for the disk; a failure there is logged and makes
+    /// [`AuditTrail::is_healthy`] false for good, so later calls are refused (fail closed) and the
+    /// operator must look. A crash can lose the last unsynced batch; it can never forge or reorder.
+    ///
+    /// # Errors
+    /// When the sink refuses the entry (waiting), or an earlier background append failed.
+    pub async fn record(&self, entry: AuditEntry) -> Result<(), AuditError> {
+        if self.wait {
+            return self.sink.append(entry).await;
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(AuditError(
+                "an earlier audit write failed; restart the node once the log is fixed".to_owned(),
+            ));
+        }
+        let (sink, failed) = (Arc::clone(&self.sink), Arc::clone(&self.failed));
+        tokio::spawn(async move {
+            if let Err(error) = sink.append(entry).await {
+                failed.store(true, Ordering::Relaxed);
+                tracing::error!(%error, "audit append failed; refusing calls from now on");
+            }
+        });
+        Ok(())
+    }
+
+    /// Whether recording can succeed now.
+    pub fn is_healthy(&self) -> bool {
+        !self.failed.load(Ordering::Relaxed) && self.sink.is_healthy()
     }
 }
 
@@ -97,5 +147,58 @@ pub struct NullAuditSink;
 impl AuditSink for NullAuditSink {
     fn append(&self, _entry: AuditEntry) -> AppendFuture<'_> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Looks healthy, then refuses every append: a disk that fills up between calls.
+    struct Refusing;
+
+    impl AuditSink for Refusing {
+        fn append(&self, _entry: AuditEntry) -> AppendFuture<'_> {
+            Box::pin(async { Err(AuditError("disk full".to_owned())) })
+        }
+    }
+
+    fn entry() -> AuditEntry {
+        AuditEntry::new(0, "n", Decision::Allow, 0)
+    }
+
+    #[tokio::test]
+    async fn waiting_reports_the_failure_to_the_call() {
+        let trail = AuditTrail::new(Arc::new(Refusing), true);
+        assert!(trail.record(entry()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_background_failure_makes_the_trail_refuse_later_calls() {
+        let trail = AuditTrail::new(Arc::new(Refusing), false);
+        assert!(trail.is_healthy());
+        assert!(trail.record(entry()).await.is_ok(), "handed over without waiting");
+        for _ in 0..200 {
+            if !trail.is_healthy() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            !trail.is_healthy(),
+            "the failed append must turn the node fail-closed"
+        );
+        assert!(trail.record(entry()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn memory_sink_keeps_entries_in_order() {
+        let sink = Arc::new(MemoryAuditSink::new());
+        let trail = AuditTrail::new(sink.clone(), true);
+        for decision in [Decision::Allow, Decision::Deny] {
+            trail.record(AuditEntry::new(0, "n", decision, 0)).await.unwrap();
+        }
+        let decisions: Vec<Decision> = sink.records().iter().map(|e| e.decision).collect();
+        assert_eq!(decisions, [Decision::Allow, Decision::Deny]);
     }
 }

@@ -60,6 +60,8 @@ pub struct Settings {
     pub audit_payloads: bool,
     /// Whether a call fails when its audit record cannot be written.
     pub audit_fail_closed: bool,
+    /// Whether a call's answer waits for its audit record to be on disk.
+    pub audit_wait_for_sync: bool,
 }
 
 impl Default for Settings {
@@ -76,6 +78,7 @@ impl Default for Settings {
             denial: DenialStyle::ToolResult,
             audit_payloads: false,
             audit_fail_closed: true,
+            audit_wait_for_sync: false,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::AuditSink;
+use crate::audit::{AuditSink, AuditTrail};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::counters::CounterStore;
@@ -34,7 +34,7 @@ pub struct Node {
     /// Identity and global counters.
     pub counters: Arc<dyn CounterStore>,
     /// Where decisions are recorded.
-    pub audit: Arc<dyn AuditSink>,
+    pub audit: AuditTrail,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
     /// Live sessions.
@@ -53,11 +53,12 @@ impl Node {
             parts.settings.session_queue,
             parts.settings.max_sessions,
         );
+        let audit = AuditTrail::new(parts.audit, parts.settings.audit_wait_for_sync);
         Arc::new(Self {
             settings: parts.settings,
             state: parts.state,
             counters: parts.counters,
-            audit: parts.audit,
+            audit,
             clock: parts.clock,
             sessions,
             metrics: Metrics::new(),

@@ -138,6 +138,9 @@ pub struct AuditSection {
     pub include_payloads: bool,
     /// Whether a call fails when its record cannot be written.
     pub fail_closed: bool,
+    /// true: a call's answer waits until its record is on disk. false (default): records are written
+    /// and synced in batches right behind the answers; a failed write makes the node refuse calls.
+    pub wait_for_sync: bool,
 }
 
 impl Default for AuditSection {
@@ -147,6 +150,7 @@ impl Default for AuditSection {
             path: PathBuf::from("audit.jsonl"),
             include_payloads: false,
             fail_closed: true,
+            wait_for_sync: false,
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
         denial: file.enforcement.denial,
         audit_payloads: file.audit.include_payloads,
         audit_fail_closed: file.audit.fail_closed,
+        audit_wait_for_sync: file.audit.wait_for_sync,
     };
     Ok(LoadedConfig {
         settings,

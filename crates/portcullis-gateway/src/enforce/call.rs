@@ -133,7 +133,7 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
 
 async fn deny(node: &Node, mut record: AuditEntry, id: Value, message: &str, retry: Option<u64>) -> CallPlan {
     record.message = Some(message.to_owned());
-    if let Err(e) = node.audit.append(record).await {
+    if let Err(e) = node.audit.record(record).await {
         node.metrics.error("audit");
         tracing::error!(error = %e, "cannot audit a denial");
         if node.settings.audit_fail_closed {

@@ -39,7 +39,7 @@ impl CallCompletion {
         node.metrics.upstream_latency(took);
         record.upstream_latency_us = Some(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
         record.outcome = Some(outcome);
-        if let Err(e) = node.audit.append(record).await {
+        if let Err(e) = node.audit.record(record).await {
             node.metrics.error("audit");
             tracing::error!(error = %e, "cannot audit a completed call");
             if node.settings.audit_fail_closed {

@@ -137,6 +137,10 @@ max_body_bytes = 65536
 {timeout}
 {extra}
 
+[audit]
+# Tests read the sink right after each call.
+wait_for_sync = true
+
 [policies.main]
 file = "policy.json"
 
