@@ -15,6 +15,7 @@
 
 mod codec;
 mod command;
+mod db_file;
 mod error;
 mod log_store;
 mod network;

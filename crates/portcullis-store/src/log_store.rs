@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use openraft::OptionalSend;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::codec::{blocking, decode, encode, io_err};
+use crate::db_file::DbFile;
 use crate::raft::{Entry, LogId, TypeConfig, Vote};
 
 /// Log entries by index.
@@ -29,7 +30,7 @@ const COMMITTED: &str = "committed";
 /// The Raft log store. Cheap to clone: clones share the database (and serve as log readers).
 #[derive(Clone)]
 pub struct LogStore {
-    db: Arc<Database>,
+    db: Arc<DbFile>,
 }
 
 impl Debug for LogStore {
@@ -44,12 +45,17 @@ impl LogStore {
     /// # Errors
     /// When the file can't be created or opened, or is not a redb database.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let db = Database::create(path).map_err(io_err)?;
+        let db = DbFile::create(path)?;
         let txn = db.begin_write().map_err(io_err)?;
         txn.open_table(LOGS).map_err(io_err)?;
         txn.open_table(META).map_err(io_err)?;
         txn.commit().map_err(io_err)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db })
+    }
+
+    /// Becomes `true` once every clone of this store is gone and the file is closed.
+    pub(crate) fn closed(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.db.closed()
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {

@@ -63,6 +63,11 @@ impl StateMachineStore {
         self.publisher.subscribe()
     }
 
+    /// Becomes `true` once the snapshot database is closed.
+    pub(crate) fn closed(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.snapshots.closed()
+    }
+
     fn publish(&self) {
         self.publisher.send_replace(Arc::new(StateSnapshot {
             applied_index: self.applied.as_ref().map(|id| id.index),

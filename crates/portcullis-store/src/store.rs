@@ -5,6 +5,7 @@ mod config;
 use std::collections::BTreeMap;
 use std::fs;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, ForwardToLeader, InitializeError, RaftError};
@@ -27,6 +28,8 @@ pub struct Store {
     raft: Raft,
     config: Arc<StoreConfig>,
     state: watch::Receiver<Arc<StateSnapshot>>,
+    /// Tell when Raft's tasks have let go of the databases, so a restart can reopen them.
+    closed: [Arc<AtomicBool>; 2],
 }
 
 impl Store {
@@ -74,6 +77,7 @@ impl Store {
         let sm = StateMachineStore::open(&config.dir.join(SNAPSHOT_FILE))
             .map_err(storage("opening the snapshot store"))?;
         let state = sm.subscribe();
+        let closed = [log.closed(), sm.closed()];
         let raft_config = config.raft_config()?;
         let raft = Raft::new(config.node_id, Arc::new(raft_config), network, log, sm)
             .await
@@ -83,6 +87,7 @@ impl Store {
             raft,
             config: Arc::new(config),
             state,
+            closed,
         })
     }
 
@@ -160,7 +165,20 @@ impl Store {
         self.raft
             .shutdown()
             .await
-            .map_err(|error| StoreError::Stopped(error.to_string()))
+            .map_err(|error| StoreError::Stopped(error.to_string()))?;
+        // Raft's storage tasks finish after the core stops; wait (bounded) until they closed the
+        // databases so the directory can be opened again in this process.
+        let deadline = tokio::time::Instant::now() + self.config.propose_timeout;
+        while !self.closed.iter().all(|closed| closed.load(Ordering::Acquire)) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Stopped(
+                    "raft stopped but its storage tasks still hold the data files".to_owned(),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        tracing::info!(node = self.config.node_id, "store stopped");
+        Ok(())
     }
 }
 

@@ -5,9 +5,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::codec::{blocking, decode, encode, io_err};
+use crate::db_file::DbFile;
 use crate::raft::{Snapshot, SnapshotMeta};
 
 const SNAPSHOT: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("snapshot");
@@ -16,16 +17,16 @@ const DATA: &str = "data";
 
 #[derive(Clone)]
 pub(super) struct SnapshotFile {
-    db: Arc<Database>,
+    db: Arc<DbFile>,
 }
 
 impl SnapshotFile {
     pub(super) fn open(path: &Path) -> io::Result<Self> {
-        let db = Database::create(path).map_err(io_err)?;
+        let db = DbFile::create(path)?;
         let txn = db.begin_write().map_err(io_err)?;
         txn.open_table(SNAPSHOT).map_err(io_err)?;
         txn.commit().map_err(io_err)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db })
     }
 
     /// Keeps `meta` and `data` as the current snapshot, unless a newer one is already kept (a
@@ -54,6 +55,10 @@ impl SnapshotFile {
             txn.commit().map_err(io_err)
         })
         .await
+    }
+
+    pub(super) fn closed(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.db.closed()
     }
 
     pub(super) fn load(&self) -> io::Result<Option<Snapshot>> {
