@@ -37,6 +37,9 @@ pub enum StoreError {
         /// How long the proposer waited.
         after: Duration,
     },
+    /// The leader refused or failed a forwarded command.
+    #[error("the leader did not take the forwarded command: {0}")]
+    Forwarded(String),
     /// The store's files could not be read or written.
     #[error(
         "the store's storage failed ({context}): {source}; check the data directory's disk space and permissions"

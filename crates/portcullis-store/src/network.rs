@@ -1,70 +1,13 @@
-//! How Raft reaches other nodes. A node that has no peers (the embedded single-voter default) uses
-//! [`NoPeers`], which reports every peer unreachable; clustered nodes use the gRPC network.
+//! How Raft reaches other nodes: gRPC (tonic) between nodes that share a cluster secret, or nothing
+//! at all for the embedded single-voter default.
 
-use std::future::Future;
+mod auth;
+mod client;
+mod no_peers;
+mod server;
+mod wire;
 
-use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
-};
-use openraft::{BasicNode, OptionalSend, RaftNetworkV2};
-
-use crate::NodeId;
-use crate::raft::{Snapshot, SnapshotData, TypeConfig, Vote};
-
-/// The network of a node without peers.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoPeers;
-
-#[derive(Debug, thiserror::Error)]
-#[error("node {0} is unreachable: this node was started without a Raft network")]
-struct NoNetwork(NodeId);
-
-impl RaftNetworkFactory<TypeConfig> for NoPeers {
-    type Network = NoPeerClient;
-
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Self::Network {
-        NoPeerClient(target)
-    }
-}
-
-/// A client for a peer that can't be reached.
-#[derive(Debug)]
-pub struct NoPeerClient(NodeId);
-
-impl NoPeerClient {
-    fn unreachable(&self) -> Unreachable<TypeConfig> {
-        Unreachable::new(&NoNetwork(self.0))
-    }
-}
-
-impl RaftNetworkV2<TypeConfig> for NoPeerClient {
-    type SnapshotData = SnapshotData;
-
-    async fn append_entries(
-        &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(self.unreachable()))
-    }
-
-    async fn vote(
-        &mut self,
-        _rpc: VoteRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(self.unreachable()))
-    }
-
-    async fn full_snapshot(
-        &mut self,
-        _vote: Vote,
-        _snapshot: Snapshot,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
-        _option: RPCOption,
-    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        Err(StreamingError::Unreachable(self.unreachable()))
-    }
-}
+pub use auth::{ClusterSecret, WeakSecret};
+pub(crate) use client::GrpcNetwork;
+pub(crate) use no_peers::NoPeers;
+pub(crate) use server::serve;

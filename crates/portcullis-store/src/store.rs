@@ -2,8 +2,9 @@
 
 mod config;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 
 pub use config::StoreConfig;
 
-use crate::network::NoPeers;
+use crate::network::{ClusterSecret, GrpcNetwork, NoPeers};
 use crate::raft::{Raft, SnapshotData, TypeConfig};
 use crate::{AppRequest, AppResponse, LogStore, NodeId, StateMachineStore, StateSnapshot, StoreError};
 
@@ -30,6 +31,8 @@ pub struct Store {
     state: watch::Receiver<Arc<StateSnapshot>>,
     /// Tell when Raft's tasks have let go of the databases, so a restart can reopen them.
     closed: [Arc<AtomicBool>; 2],
+    /// The gRPC network, when this node has peers.
+    network: Option<GrpcNetwork>,
 }
 
 impl Store {
@@ -39,7 +42,18 @@ impl Store {
     /// # Errors
     /// When the directory or its databases can't be opened, or Raft can't start on them.
     pub async fn open(config: StoreConfig) -> Result<Self, StoreError> {
-        Self::open_with_network(config, NoPeers).await
+        Self::open_with_network(config, NoPeers, None).await
+    }
+
+    /// Opens a node that talks Raft with its peers over gRPC, authenticated by `secret`. Serve its
+    /// side with [`Store::serve_raft`]; form the cluster with [`Store::initialize`] on one node,
+    /// then [`Store::add_learner`] and [`Store::change_membership`].
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn open_cluster(config: StoreConfig, secret: ClusterSecret) -> Result<Self, StoreError> {
+        let network = GrpcNetwork::new(secret);
+        Self::open_with_network(config, network.clone(), Some(network)).await
     }
 
     /// Opens the embedded default: a one-voter cluster of this node alone. A fresh directory is
@@ -66,7 +80,11 @@ impl Store {
     }
 
     /// Opens a node that reaches its peers through `network`.
-    pub(crate) async fn open_with_network<N, C>(config: StoreConfig, network: N) -> Result<Self, StoreError>
+    async fn open_with_network<N, C>(
+        config: StoreConfig,
+        network: N,
+        grpc: Option<GrpcNetwork>,
+    ) -> Result<Self, StoreError>
     where
         N: RaftNetworkFactory<TypeConfig, Network = C>,
         C: RaftNetworkV2<TypeConfig, SnapshotData = SnapshotData>,
@@ -88,6 +106,7 @@ impl Store {
             config: Arc::new(config),
             state,
             closed,
+            network: grpc,
         })
     }
 
@@ -108,13 +127,39 @@ impl Store {
         }
     }
 
-    /// Validates `command`, proposes it, and waits until it is committed and applied here. When this
-    /// returns, [`Store::subscribe`]rs of this node already see the change.
+    /// Validates `command`, proposes it, and waits until it is committed and applied on the node
+    /// that took it. A follower forwards the command to the leader (once). When this returns on the
+    /// leader, [`Store::subscribe`]rs of the leader already see the change; followers see it when
+    /// they apply it, normally within a heartbeat.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] before anything is proposed; [`StoreError::NotLeader`] on a follower;
-    /// [`StoreError::NoQuorum`] when the write isn't confirmed within the propose timeout.
+    /// [`StoreError::Invalid`] before anything is proposed; [`StoreError::NotLeader`] when no leader
+    /// is known (or this node has no network to forward with); [`StoreError::NoQuorum`] when the
+    /// write isn't confirmed within the propose timeout.
     pub async fn propose(&self, command: AppRequest) -> Result<AppResponse, StoreError> {
+        command.validate()?;
+        match self.propose_here(command.clone()).await {
+            Err(StoreError::NotLeader {
+                leader_hint: Some(leader),
+                leader_addr: Some(addr),
+            }) if leader != self.config.node_id => match &self.network {
+                Some(network) => {
+                    tracing::debug!(op = command.op(), leader, "forwarding command to the leader");
+                    network
+                        .forward(leader, &addr, &command, self.config.propose_timeout)
+                        .await
+                }
+                None => Err(StoreError::NotLeader {
+                    leader_hint: Some(leader),
+                    leader_addr: Some(addr),
+                }),
+            },
+            other => other,
+        }
+    }
+
+    /// Proposes on this node only: the leader commits it, a follower says who leads.
+    pub(crate) async fn propose_here(&self, command: AppRequest) -> Result<AppResponse, StoreError> {
         command.validate()?;
         let op = command.op();
         let after = self.config.propose_timeout;
@@ -126,15 +171,49 @@ impl Store {
                 tracing::debug!(op, index = response.log_id.index, "command applied");
                 Ok(response.data)
             }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => Err(not_leader(forward)),
-            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward))) => {
-                Err(StoreError::LeaderChanged {
-                    leader_hint: forward.leader_id,
-                })
-            }
-            Err(RaftError::APIError(other)) => Err(StoreError::Raft(other.to_string())),
-            Err(RaftError::Fatal(fatal)) => Err(StoreError::Stopped(fatal.to_string())),
+            Err(error) => Err(write_error(error)),
         }
+    }
+
+    /// Serves this node's side of the Raft network on `listener` until `shutdown` completes.
+    ///
+    /// # Errors
+    /// When the store was opened without a cluster secret, or the listener fails.
+    pub async fn serve_raft(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), StoreError> {
+        let Some(network) = &self.network else {
+            return Err(StoreError::Raft(
+                "this node was opened without a cluster secret: open it with Store::open_cluster".to_owned(),
+            ));
+        };
+        crate::network::serve(self.clone(), network.secret().clone(), listener, shutdown).await
+    }
+
+    /// Adds a node as a learner (it receives the log but doesn't vote) and waits until it caught up.
+    ///
+    /// # Errors
+    /// [`StoreError::NotLeader`] on a follower; other Raft errors as they come.
+    pub async fn add_learner(&self, node_id: NodeId, raft_addr: String) -> Result<(), StoreError> {
+        self.raft
+            .add_learner(node_id, BasicNode::new(raft_addr), true)
+            .await
+            .map(drop)
+            .map_err(write_error)
+    }
+
+    /// Makes `voters` the set of voting members; nodes left out are removed from the cluster.
+    ///
+    /// # Errors
+    /// [`StoreError::NotLeader`] on a follower; a voter that isn't a learner yet is refused.
+    pub async fn change_membership(&self, voters: BTreeSet<NodeId>) -> Result<(), StoreError> {
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map(drop)
+            .map_err(write_error)
     }
 
     /// A receiver of the applied state; it changes after every batch of applied entries.
@@ -155,6 +234,11 @@ impl Store {
     /// The leader this node knows of.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// The Raft node, for the network server.
+    pub(crate) fn raft(&self) -> &Raft {
+        &self.raft
     }
 
     /// Stops Raft on this node; the data directory keeps everything for the next open.
@@ -179,6 +263,17 @@ impl Store {
         }
         tracing::info!(node = self.config.node_id, "store stopped");
         Ok(())
+    }
+}
+
+fn write_error(error: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> StoreError {
+    match error {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => not_leader(forward),
+        RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward)) => StoreError::LeaderChanged {
+            leader_hint: forward.leader_id,
+        },
+        RaftError::APIError(other) => StoreError::Raft(other.to_string()),
+        RaftError::Fatal(fatal) => StoreError::Stopped(fatal.to_string()),
     }
 }
 
