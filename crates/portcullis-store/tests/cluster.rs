@@ -32,13 +32,29 @@ struct Node {
     store: Store,
     stop_server: oneshot::Sender<()>,
     server: JoinHandle<()>,
-    _dir: TempDir,
+    dir: TempDir,
+}
+
+impl Node {
+    /// Stops Raft and the Raft listener; returns the data directory and address for a restart.
+    async fn stop(self) -> (TempDir, String) {
+        self.store.shutdown().await.unwrap();
+        self.stop_server.send(()).unwrap();
+        self.server.await.unwrap();
+        (self.dir, self.addr)
+    }
 }
 
 async fn start(id: NodeId, listener: TcpListener) -> Node {
+    start_with(id, listener, tempfile::tempdir().unwrap(), 5_000).await
+}
+
+/// Starts node `id` on `listener` with its data in `dir`, snapshotting every `snapshot_every` entries.
+async fn start_with(id: NodeId, listener: TcpListener, dir: TempDir, snapshot_every: u64) -> Node {
     let addr = listener.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
     let mut config = StoreConfig::new(id, dir.path());
+    config.snapshot_every = snapshot_every;
+    config.keep_after_snapshot = 0;
     config.raft_addr = addr.clone();
     config.heartbeat = Duration::from_millis(50);
     config.election_timeout = (Duration::from_millis(200), Duration::from_millis(400));
@@ -60,7 +76,7 @@ async fn start(id: NodeId, listener: TcpListener) -> Node {
         store,
         stop_server,
         server,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -169,9 +185,7 @@ async fn three_nodes_replicate_and_survive_losing_the_leader() {
     // phase 3: the leader stops; the other two elect a new one, which takes writes.
     let old = nodes.remove(0);
     let killed = Instant::now();
-    old.store.shutdown().await.unwrap();
-    old.stop_server.send(()).unwrap();
-    old.server.await.unwrap();
+    old.stop().await;
     let survivors: Vec<&Node> = nodes.iter().collect();
     let new_leader = leader_among(&survivors).await;
     assert_ne!(new_leader, 1);
@@ -219,8 +233,84 @@ async fn three_nodes_replicate_and_survive_losing_the_leader() {
     );
 
     for node in nodes {
-        node.store.shutdown().await.unwrap();
-        node.stop_server.send(()).unwrap();
-        node.server.await.unwrap();
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_added_after_compaction_catches_up_from_a_snapshot_and_restarts() {
+    // Voters 1 and 2 snapshot and compact every 5 entries; node 3 never snapshots by itself, so a
+    // compacted log on node 3 can only come from a snapshot the leader streamed to it.
+    let mut nodes = Vec::new();
+    for (id, every) in [(1, 5), (2, 5), (3, 1_000)] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        nodes.push(start_with(id, listener, tempfile::tempdir().unwrap(), every).await);
+    }
+    let voters = BTreeMap::from([(1, nodes[0].addr.clone()), (2, nodes[1].addr.clone())]);
+    nodes[0].store.initialize(voters).await.unwrap();
+    let leader = leader_among(&[&nodes[0], &nodes[1]]).await;
+    let leader_store = nodes[usize::try_from(leader - 1).unwrap()].store.clone();
+
+    // phase 1: the two voters write 20 policy versions; the leader's log is compacted behind them.
+    for revision in 1..=20 {
+        let response = leader_store.propose(put_policy("deny")).await.unwrap();
+        assert!(matches!(
+            response.into_result(),
+            Ok(Applied::PolicyVersion { revision: r, .. }) if r == revision
+        ));
+    }
+
+    // phase 2: node 3 joins as a learner; the log it needs is gone, so it gets a snapshot.
+    let joined = Instant::now();
+    leader_store.add_learner(3, nodes[2].addr.clone()).await.unwrap();
+    sees_revision(&nodes[2], 20).await;
+    eprintln!(
+        "phase 2: snapshot installed and applied after {:?}",
+        joined.elapsed()
+    );
+    let revisions = |node: &Node| -> Vec<u64> {
+        let state = node.store.current();
+        state.state.policies["files"]
+            .versions
+            .iter()
+            .map(|v| v.revision)
+            .collect()
+    };
+    assert_eq!(
+        revisions(&nodes[2]),
+        (1..=20).collect::<Vec<_>>(),
+        "every version, in order"
+    );
+
+    // phase 3: node 3 restarts from its directory and comes back with the same state.
+    let (dir, addr) = nodes.pop().unwrap().stop().await;
+    {
+        let mut log = portcullis_store::LogStore::open(&dir.path().join("raft-log.redb")).unwrap();
+        let state = openraft::storage::RaftLogStorage::get_log_state(&mut log)
+            .await
+            .unwrap();
+        assert!(
+            state.last_purged_log_id.is_some(),
+            "node 3 caught up through an installed snapshot"
+        );
+    }
+    let listener = TcpListener::bind(&addr).await.unwrap();
+    let node = start_with(3, listener, dir, 1_000).await;
+    assert_eq!(
+        revisions(&node),
+        (1..=20).collect::<Vec<_>>(),
+        "recovered from its own directory"
+    );
+    leader_store
+        .propose(put_policy("allow"))
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    sees_revision(&node, 21).await;
+
+    node.stop().await;
+    for node in nodes {
+        node.stop().await;
     }
 }
