@@ -37,6 +37,19 @@ pub enum StoreError {
         /// How long the proposer waited.
         after: Duration,
     },
+    /// A follower could not reach the leader to forward a command.
+    #[error(
+        "could not reach the leader, node {leader} at {addr} ({reason}): this node may be cut off \
+         from the cluster; retry, or check cluster status"
+    )]
+    LeaderUnreachable {
+        /// The leader this node knows of.
+        leader: NodeId,
+        /// Its Raft address.
+        addr: String,
+        /// What the transport said.
+        reason: String,
+    },
     /// The leader refused or failed a forwarded command.
     #[error("the leader did not take the forwarded command: {0}")]
     Forwarded(String),

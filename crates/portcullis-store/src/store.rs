@@ -7,6 +7,7 @@ use std::fs;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, ForwardToLeader, InitializeError, RaftError};
@@ -145,9 +146,10 @@ impl Store {
             }) if leader != self.config.node_id => match &self.network {
                 Some(network) => {
                     tracing::debug!(op = command.op(), leader, "forwarding command to the leader");
-                    network
-                        .forward(leader, &addr, &command, self.config.propose_timeout)
-                        .await
+                    // A little longer than the leader's own wait, so its verdict (e.g. no quorum)
+                    // arrives before our deadline does.
+                    let deadline = self.config.propose_timeout + Duration::from_secs(1);
+                    network.forward(leader, &addr, &command, deadline).await
                 }
                 None => Err(StoreError::NotLeader {
                     leader_hint: Some(leader),
@@ -234,6 +236,12 @@ impl Store {
     /// The leader this node knows of.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// The voting members as this node knows them.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        metrics.membership_config.membership().voter_ids().collect()
     }
 
     /// The Raft node, for the network server.

@@ -213,6 +213,17 @@ async fn three_nodes_replicate_and_survive_losing_the_leader() {
         "phase 3: new leader {new_leader} committed after {:?}",
         killed.elapsed()
     );
+    let leader_node = nodes.iter().find(|node| node.id == new_leader).unwrap();
+    leader_node
+        .store
+        .change_membership(BTreeSet::from([2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(
+        leader_node.store.voters(),
+        BTreeSet::from([2, 3]),
+        "the dead node was removed"
+    );
 
     // phase 4: a peer without the cluster secret is refused before it reaches Raft.
     let mut stranger = RaftClient::connect(format!("http://{}", nodes[0].addr))
@@ -232,9 +243,30 @@ async fn three_nodes_replicate_and_survive_losing_the_leader() {
         "no committed version was lost"
     );
 
+    // phase 5: alone, the last node keeps its state but refuses writes with a clear error.
+    let alone = nodes.pop().unwrap();
     for node in nodes {
         node.stop().await;
     }
+    let refused_at = Instant::now();
+    let error = alone.store.propose(put_policy("deny")).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::NoQuorum { .. } | StoreError::LeaderUnreachable { .. } | StoreError::NotLeader { .. }
+        ),
+        "{error}"
+    );
+    assert!(refused_at.elapsed() < PATIENCE);
+    assert_eq!(
+        alone.store.current().state.policies["files"].current_revision(),
+        2
+    );
+    eprintln!(
+        "phase 5: a write without quorum failed after {:?}: {error}",
+        refused_at.elapsed()
+    );
+    alone.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,8 +78,14 @@ impl GrpcNetwork {
         command: &AppRequest,
         timeout: Duration,
     ) -> Result<AppResponse, StoreError> {
-        let failed =
-            |status: Status| StoreError::Forwarded(format!("node {leader} at {addr}: {}", status.message()));
+        let failed = |status: Status| match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => StoreError::LeaderUnreachable {
+                leader,
+                addr: addr.to_owned(),
+                reason: status.message().to_owned(),
+            },
+            _ => StoreError::Forwarded(format!("node {leader} at {addr}: {}", status.message())),
+        };
         let channel = self.channel(leader, addr).map_err(failed)?;
         let request = self
             .request(to_message(command).map_err(failed)?, timeout)
