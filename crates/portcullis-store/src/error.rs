@@ -63,6 +63,19 @@ pub enum StoreError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The data directory belongs to another node id.
+    #[error(
+        "the data directory {dir} belongs to node {owner}, not node {configured}: start node {owner} \
+         with it, or give node {configured} its own directory"
+    )]
+    WrongNode {
+        /// The directory.
+        dir: String,
+        /// The node id recorded in it.
+        owner: NodeId,
+        /// The node id this process was started with.
+        configured: NodeId,
+    },
     /// The Raft node stopped (shut down, or a fatal storage error).
     #[error("the raft node has stopped ({0}); restart the node")]
     Stopped(String),

@@ -24,6 +24,7 @@ const LOGS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("logs");
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 
 const VOTE: &str = "vote";
+const NODE_ID: &str = "node_id";
 const PURGED: &str = "last_purged";
 const COMMITTED: &str = "committed";
 
@@ -56,6 +57,19 @@ impl LogStore {
     /// Becomes `true` once every clone of this store is gone and the file is closed.
     pub(crate) fn closed(&self) -> Arc<std::sync::atomic::AtomicBool> {
         self.db.closed()
+    }
+
+    /// Records `node_id` as the owner of this log, or returns the other node id it already belongs to.
+    /// A node's id must never change under its data: Raft's votes and log are that node's.
+    pub(crate) async fn claim(&self, node_id: crate::NodeId) -> io::Result<Option<crate::NodeId>> {
+        match self.read_meta::<crate::NodeId>(NODE_ID)? {
+            Some(owner) if owner != node_id => Ok(Some(owner)),
+            Some(_) => Ok(None),
+            None => {
+                self.write_meta(NODE_ID, &node_id, Durability::Immediate).await?;
+                Ok(None)
+            }
+        }
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {

@@ -93,6 +93,17 @@ impl Store {
         let storage = |context| move |source| StoreError::Storage { context, source };
         fs::create_dir_all(&config.dir).map_err(storage("creating the data directory"))?;
         let log = LogStore::open(&config.dir.join(LOG_FILE)).map_err(storage("opening the raft log"))?;
+        if let Some(owner) = log
+            .claim(config.node_id)
+            .await
+            .map_err(storage("reading the data directory's node id"))?
+        {
+            return Err(StoreError::WrongNode {
+                dir: config.dir.display().to_string(),
+                owner,
+                configured: config.node_id,
+            });
+        }
         let sm = StateMachineStore::open(&config.dir.join(SNAPSHOT_FILE))
             .map_err(storage("opening the snapshot store"))?;
         let state = sm.subscribe();
@@ -128,10 +139,10 @@ impl Store {
         }
     }
 
-    /// Validates `command`, proposes it, and waits until it is committed and applied on the node
-    /// that took it. A follower forwards the command to the leader (once). When this returns on the
-    /// leader, [`Store::subscribe`]rs of the leader already see the change; followers see it when
-    /// they apply it, normally within a heartbeat.
+    /// Validates `command`, proposes it, and waits until it is committed and applied. A follower
+    /// forwards the command to the leader (once), then waits (within the propose timeout) until it
+    /// applied the entry itself, so when this returns, [`Store::subscribe`]rs of this node see the
+    /// change, whichever node took it.
     ///
     /// # Errors
     /// [`StoreError::Invalid`] before anything is proposed; [`StoreError::NotLeader`] when no leader
@@ -139,7 +150,11 @@ impl Store {
     /// write isn't confirmed within the propose timeout.
     pub async fn propose(&self, command: AppRequest) -> Result<AppResponse, StoreError> {
         command.validate()?;
-        match self.propose_here(command.clone()).await {
+        match self
+            .propose_here(command.clone())
+            .await
+            .map(|(response, _)| response)
+        {
             Err(StoreError::NotLeader {
                 leader_hint: Some(leader),
                 leader_addr: Some(addr),
@@ -149,7 +164,9 @@ impl Store {
                     // A little longer than the leader's own wait, so its verdict (e.g. no quorum)
                     // arrives before our deadline does.
                     let deadline = self.config.propose_timeout + Duration::from_secs(1);
-                    network.forward(leader, &addr, &command, deadline).await
+                    let (response, index) = network.forward(leader, &addr, &command, deadline).await?;
+                    self.wait_applied(index).await;
+                    Ok(response)
                 }
                 None => Err(StoreError::NotLeader {
                     leader_hint: Some(leader),
@@ -160,8 +177,9 @@ impl Store {
         }
     }
 
-    /// Proposes on this node only: the leader commits it, a follower says who leads.
-    pub(crate) async fn propose_here(&self, command: AppRequest) -> Result<AppResponse, StoreError> {
+    /// Proposes on this node only: the leader commits it and says at which log index, a follower says
+    /// who leads.
+    pub(crate) async fn propose_here(&self, command: AppRequest) -> Result<(AppResponse, u64), StoreError> {
         command.validate()?;
         let op = command.op();
         let after = self.config.propose_timeout;
@@ -171,9 +189,25 @@ impl Store {
         match written {
             Ok(response) => {
                 tracing::debug!(op, index = response.log_id.index, "command applied");
-                Ok(response.data)
+                Ok((response.data, response.log_id.index))
             }
             Err(error) => Err(write_error(error)),
+        }
+    }
+
+    /// Waits (within the propose timeout) until this node applied the entry at `index`. A node that
+    /// lags that long still returns: the write is committed, and it will apply it when it catches up.
+    async fn wait_applied(&self, index: u64) {
+        let mut state = self.state.clone();
+        let applied = state.wait_for(|snapshot| snapshot.applied_index >= Some(index));
+        if tokio::time::timeout(self.config.propose_timeout, applied)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                index,
+                "a forwarded write committed but this node has not applied it yet"
+            );
         }
     }
 

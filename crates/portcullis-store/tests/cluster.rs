@@ -177,6 +177,12 @@ async fn three_nodes_replicate_and_survive_losing_the_leader() {
         response,
         AppResponse::Applied(Applied::PolicyVersion { revision: 1, .. })
     ));
+    let here = nodes[2].store.current();
+    assert_eq!(
+        here.state.policies["files"].current_revision(),
+        1,
+        "the proposing follower sees its own write when propose returns"
+    );
     for node in &nodes {
         sees_revision(node, 1).await;
     }

@@ -69,7 +69,7 @@ async fn a_policy_put_is_visible_in_the_watch_and_survives_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_commands_and_uninitialized_nodes_get_clear_errors() {
+async fn bad_commands_uninitialized_nodes_and_foreign_directories_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(config(dir.path())).await.unwrap();
     let error = store.propose(put_policy("deny", None)).await.unwrap_err();
@@ -87,6 +87,21 @@ async fn bad_commands_and_uninitialized_nodes_get_clear_errors() {
     let error = store.propose(put_policy("sometimes", None)).await.unwrap_err();
     assert!(matches!(error, StoreError::Invalid(_)), "{error}");
     store.shutdown().await.unwrap();
+    drop(store);
+    let mut other = config(dir.path());
+    other.node_id = 2;
+    let error = Store::open(other).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::WrongNode {
+                owner: 1,
+                configured: 2,
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,14 +70,14 @@ impl GrpcNetwork {
         Ok(request)
     }
 
-    /// Sends a command to the leader at `addr` and returns its outcome.
+    /// Sends a command to the leader at `addr`; returns its outcome and log index.
     pub(crate) async fn forward(
         &self,
         leader: NodeId,
         addr: &str,
         command: &AppRequest,
         timeout: Duration,
-    ) -> Result<AppResponse, StoreError> {
+    ) -> Result<(AppResponse, u64), StoreError> {
         let failed = |status: Status| match status.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => StoreError::LeaderUnreachable {
                 leader,
@@ -91,7 +91,8 @@ impl GrpcNetwork {
             .request(to_message(command).map_err(failed)?, timeout)
             .map_err(failed)?;
         let reply = RaftClient::new(channel).propose(request).await.map_err(failed)?;
-        let outcome: Result<AppResponse, ForwardError> = from_message(reply.get_ref()).map_err(failed)?;
+        let outcome: Result<(AppResponse, u64), ForwardError> =
+            from_message(reply.get_ref()).map_err(failed)?;
         outcome.map_err(StoreError::from)
     }
 }

@@ -103,7 +103,7 @@ impl RaftRpc for RaftService {
     async fn propose(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         let command: AppRequest = from_message(request.get_ref())?;
         // Forwarded once only: the leader answers itself or says who leads now.
-        let result: Result<AppResponse, ForwardError> =
+        let result: Result<(AppResponse, u64), ForwardError> =
             self.store.propose_here(command).await.map_err(ForwardError::from);
         to_message(&result).map(Response::new)
     }
