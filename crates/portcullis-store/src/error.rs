@@ -50,6 +50,16 @@ pub enum StoreError {
         /// What the transport said.
         reason: String,
     },
+    /// Joining a cluster through a seed node failed.
+    #[error(
+        "could not join the cluster through {seed} ({reason}): check the seed address, that it runs, and the cluster secret"
+    )]
+    JoinFailed {
+        /// The node asked.
+        seed: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The leader refused or failed a forwarded command.
     #[error("the leader did not take the forwarded command: {0}")]
     Forwarded(String),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, ForwardToLeader, InitializeError, RaftError};
 use openraft::network::RaftNetworkFactory;
-use openraft::{BasicNode, RaftNetworkV2};
+use openraft::{BasicNode, ChangeMembers, RaftNetworkV2};
 use tokio::sync::watch;
 
 pub use config::StoreConfig;
@@ -238,6 +238,43 @@ impl Store {
             .await
             .map(drop)
             .map_err(write_error)
+    }
+
+    /// Joins an existing cluster through any of its members at `seed`: the leader adds this node as
+    /// a learner, waits until it caught up, then makes it a voter. Serve this node's Raft side
+    /// ([`Store::serve_raft`]) first, so the leader can reach it. Joining again is harmless.
+    ///
+    /// # Errors
+    /// [`StoreError::JoinFailed`] when the seed can't be reached or refuses (wrong secret), and
+    /// [`StoreError::Raft`] when this node was opened without a cluster secret.
+    pub async fn join(&self, seed: &str) -> Result<(), StoreError> {
+        let Some(network) = &self.network else {
+            return Err(StoreError::Raft(
+                "this node was opened without a cluster secret: open it with Store::open_cluster".to_owned(),
+            ));
+        };
+        // Catching up may take a while on a big state: allow several propose timeouts.
+        let deadline = self.config.propose_timeout * 6;
+        network
+            .join(seed, self.config.node_id, &self.config.raft_addr, deadline)
+            .await?;
+        tracing::info!(node = self.config.node_id, seed, "joined the cluster");
+        Ok(())
+    }
+
+    /// On the leader: adds `node_id` as a learner, then (once it caught up) as a voter.
+    pub(crate) async fn admit(&self, node_id: NodeId, raft_addr: String) -> Result<(), StoreError> {
+        if self.voters().contains(&node_id) {
+            return Ok(());
+        }
+        self.add_learner(node_id, raft_addr).await?;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node_id])), true)
+            .await
+            .map(drop)
+            .map_err(write_error)?;
+        tracing::info!(node = node_id, "admitted a voter");
+        Ok(())
     }
 
     /// Makes `voters` the set of voting members; nodes left out are removed from the cluster.

@@ -1,5 +1,6 @@
-//! Three nodes in-process on 127.0.0.1, talking Raft over gRPC: form the cluster (learners first,
-//! then voters), replicate a policy change to every node's watch, lose the leader, keep writing.
+//! Nodes in-process on 127.0.0.1, talking Raft over gRPC: form the cluster (learners first, then
+//! voters), replicate a policy change to every node's watch, join a fourth node, lose the leader,
+//! keep writing, remove the dead node, and refuse writes without a quorum.
 
 #![allow(
     clippy::unwrap_used,
@@ -136,7 +137,7 @@ async fn leader_among(nodes: &[&Node]) -> NodeId {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_replicate_and_survive_losing_the_leader() {
+async fn a_cluster_forms_replicates_admits_a_fourth_node_and_survives_losing_the_leader() {
     let mut listeners = Vec::new();
     for _ in 0..3 {
         listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -188,7 +189,16 @@ async fn three_nodes_replicate_and_survive_losing_the_leader() {
     }
     eprintln!("phase 2: revision 1 on all nodes after {:?}", proposed.elapsed());
 
-    // phase 3: the leader stops; the other two elect a new one, which takes writes.
+    // phase 2b: a fourth node joins through a follower (redirected to the leader) and becomes a voter.
+    let joined = Instant::now();
+    let fourth = start(4, TcpListener::bind("127.0.0.1:0").await.unwrap()).await;
+    fourth.store.join(&nodes[2].addr).await.unwrap();
+    sees_revision(&fourth, 1).await;
+    assert_eq!(nodes[0].store.voters(), BTreeSet::from([1, 2, 3, 4]));
+    nodes.push(fourth);
+    eprintln!("phase 2b: node 4 joined as a voter after {:?}", joined.elapsed());
+
+    // phase 3: the leader stops; the other three elect a new one, which takes writes.
     let old = nodes.remove(0);
     let killed = Instant::now();
     old.stop().await;
@@ -222,12 +232,12 @@ async fn three_nodes_replicate_and_survive_losing_the_leader() {
     let leader_node = nodes.iter().find(|node| node.id == new_leader).unwrap();
     leader_node
         .store
-        .change_membership(BTreeSet::from([2, 3]))
+        .change_membership(BTreeSet::from([2, 3, 4]))
         .await
         .unwrap();
     assert_eq!(
         leader_node.store.voters(),
-        BTreeSet::from([2, 3]),
+        BTreeSet::from([2, 3, 4]),
         "the dead node was removed"
     );
 

@@ -12,7 +12,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::ClusterSecret;
-use super::wire::{ForwardError, from_message, to_message};
+use super::wire::{ForwardError, JoinRequest, from_message, to_message};
 use crate::raft::{Snapshot, SnapshotMeta, Vote};
 use crate::{AppRequest, AppResponse, Store, StoreError};
 
@@ -97,6 +97,16 @@ impl RaftRpc for RaftService {
         let snapshot = Snapshot { meta, snapshot: data };
         let result = self.store.raft().install_full_snapshot(vote, snapshot).await;
         tracing::info!(bytes, "snapshot received");
+        to_message(&result).map(Response::new)
+    }
+
+    async fn join(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let join: JoinRequest = from_message(request.get_ref())?;
+        let result: Result<(), ForwardError> = self
+            .store
+            .admit(join.node_id, join.addr)
+            .await
+            .map_err(ForwardError::from);
         to_message(&result).map(Response::new)
     }
 

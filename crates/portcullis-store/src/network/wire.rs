@@ -19,6 +19,13 @@ pub(crate) fn from_message<T: DeserializeOwned>(message: &RaftMessage) -> Result
     })
 }
 
+/// A node's request to join the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct JoinRequest {
+    pub(crate) node_id: NodeId,
+    pub(crate) addr: String,
+}
+
 /// Why the leader could not take a forwarded command, as sent back to the follower.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
