@@ -1,18 +1,19 @@
 //! The handle the rest of a node uses: propose commands, read the applied state.
 
 mod config;
+mod membership;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use openraft::RaftNetworkV2;
 use openraft::async_runtime::watch::WatchReceiver;
-use openraft::error::{ClientWriteError, ForwardToLeader, InitializeError, RaftError};
+use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
 use openraft::network::RaftNetworkFactory;
-use openraft::{BasicNode, ChangeMembers, RaftNetworkV2};
 use tokio::sync::watch;
 
 pub use config::StoreConfig;
@@ -122,23 +123,6 @@ impl Store {
         })
     }
 
-    /// Makes a fresh cluster of `members` (node id to Raft address). Call it on one node only;
-    /// calling it on a node that already belongs to a cluster does nothing.
-    ///
-    /// # Errors
-    /// When this node is not among `members`, or Raft stopped.
-    pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<(), StoreError> {
-        let members: BTreeMap<NodeId, BasicNode> = members
-            .into_iter()
-            .map(|(id, addr)| (id, BasicNode::new(addr)))
-            .collect();
-        match self.raft.initialize(members).await {
-            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
-            Err(RaftError::APIError(other)) => Err(StoreError::Raft(other.to_string())),
-            Err(RaftError::Fatal(fatal)) => Err(StoreError::Stopped(fatal.to_string())),
-        }
-    }
-
     /// Validates `command`, proposes it, and waits until it is committed and applied. A follower
     /// forwards the command to the leader (once), then waits (within the propose timeout) until it
     /// applied the entry itself, so when this returns, [`Store::subscribe`]rs of this node see the
@@ -228,67 +212,6 @@ impl Store {
         crate::network::serve(self.clone(), network.secret().clone(), listener, shutdown).await
     }
 
-    /// Adds a node as a learner (it receives the log but doesn't vote) and waits until it caught up.
-    ///
-    /// # Errors
-    /// [`StoreError::NotLeader`] on a follower; other Raft errors as they come.
-    pub async fn add_learner(&self, node_id: NodeId, raft_addr: String) -> Result<(), StoreError> {
-        self.raft
-            .add_learner(node_id, BasicNode::new(raft_addr), true)
-            .await
-            .map(drop)
-            .map_err(write_error)
-    }
-
-    /// Joins an existing cluster through any of its members at `seed`: the leader adds this node as
-    /// a learner, waits until it caught up, then makes it a voter. Serve this node's Raft side
-    /// ([`Store::serve_raft`]) first, so the leader can reach it. Joining again is harmless.
-    ///
-    /// # Errors
-    /// [`StoreError::JoinFailed`] when the seed can't be reached or refuses (wrong secret), and
-    /// [`StoreError::Raft`] when this node was opened without a cluster secret.
-    pub async fn join(&self, seed: &str) -> Result<(), StoreError> {
-        let Some(network) = &self.network else {
-            return Err(StoreError::Raft(
-                "this node was opened without a cluster secret: open it with Store::open_cluster".to_owned(),
-            ));
-        };
-        // Catching up may take a while on a big state: allow several propose timeouts.
-        let deadline = self.config.propose_timeout * 6;
-        network
-            .join(seed, self.config.node_id, &self.config.raft_addr, deadline)
-            .await?;
-        tracing::info!(node = self.config.node_id, seed, "joined the cluster");
-        Ok(())
-    }
-
-    /// On the leader: adds `node_id` as a learner, then (once it caught up) as a voter.
-    pub(crate) async fn admit(&self, node_id: NodeId, raft_addr: String) -> Result<(), StoreError> {
-        if self.voters().contains(&node_id) {
-            return Ok(());
-        }
-        self.add_learner(node_id, raft_addr).await?;
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node_id])), true)
-            .await
-            .map(drop)
-            .map_err(write_error)?;
-        tracing::info!(node = node_id, "admitted a voter");
-        Ok(())
-    }
-
-    /// Makes `voters` the set of voting members; nodes left out are removed from the cluster.
-    ///
-    /// # Errors
-    /// [`StoreError::NotLeader`] on a follower; a voter that isn't a learner yet is refused.
-    pub async fn change_membership(&self, voters: BTreeSet<NodeId>) -> Result<(), StoreError> {
-        self.raft
-            .change_membership(voters, false)
-            .await
-            .map(drop)
-            .map_err(write_error)
-    }
-
     /// A receiver of the applied state; it changes after every batch of applied entries.
     pub fn subscribe(&self) -> watch::Receiver<Arc<StateSnapshot>> {
         self.state.clone()
@@ -307,12 +230,6 @@ impl Store {
     /// The leader this node knows of.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
-    }
-
-    /// The voting members as this node knows them.
-    pub fn voters(&self) -> BTreeSet<NodeId> {
-        let metrics = self.raft.metrics().borrow_watched().clone();
-        metrics.membership_config.membership().voter_ids().collect()
     }
 
     /// The Raft node, for the network server.
