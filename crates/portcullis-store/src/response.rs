@@ -40,8 +40,11 @@ pub enum Applied {
     PolicyVersion {
         /// The policy's name.
         name: String,
-        /// The revision assigned (1 for a new policy).
+        /// The revision assigned (1 for a new policy), or the current one when unchanged.
         revision: u64,
+        /// The text and format equal the latest version's, so no version was added (re-seeding a
+        /// node from unchanged policy files leaves the history alone).
+        unchanged: bool,
     },
     /// A counter's value after the change.
     Counter {

@@ -81,14 +81,15 @@ async fn start_with(id: NodeId, listener: TcpListener, dir: TempDir, snapshot_ev
     }
 }
 
-fn put_policy(default: &str) -> AppRequest {
-    put_policy_at(default, None)
+/// A version of the `files` policy; `tag` makes its text differ from other versions'.
+fn put_policy(tag: &str) -> AppRequest {
+    put_policy_at(tag, None)
 }
 
-fn put_policy_at(default: &str, expected_revision: Option<u64>) -> AppRequest {
+fn put_policy_at(tag: &str, expected_revision: Option<u64>) -> AppRequest {
     AppRequest::PutPolicy {
         name: "files".to_owned(),
-        text: format!(r#"{{"version": "1", "default": "{default}"}}"#),
+        text: format!(r#"{{"version": "1", "default": "deny", "hide": ["{tag}"]}}"#),
         format: PolicyFormat::Json,
         author: "ops".to_owned(),
         at: Timestamp::from_millis(1_795_651_199_500),
@@ -173,7 +174,7 @@ async fn a_cluster_forms_replicates_admits_a_fourth_node_and_survives_losing_the
 
     // phase 2: a write proposed on a follower is forwarded, committed, and applied everywhere.
     let proposed = Instant::now();
-    let response = nodes[2].store.propose(put_policy("deny")).await.unwrap();
+    let response = nodes[2].store.propose(put_policy("v1")).await.unwrap();
     assert!(matches!(
         response,
         AppResponse::Applied(Applied::PolicyVersion { revision: 1, .. })
@@ -207,7 +208,7 @@ async fn a_cluster_forms_replicates_admits_a_fourth_node_and_survives_losing_the
     assert_ne!(new_leader, 1);
     let deadline = Instant::now() + PATIENCE;
     loop {
-        match nodes[0].store.propose(put_policy("allow")).await {
+        match nodes[0].store.propose(put_policy("v2")).await {
             Ok(response) => {
                 assert!(matches!(
                     response.into_result(),
@@ -250,7 +251,7 @@ async fn a_cluster_forms_replicates_admits_a_fourth_node_and_survives_losing_the
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
-    let stale = nodes[0].store.propose(put_policy_at("deny", Some(1))).await;
+    let stale = nodes[0].store.propose(put_policy_at("v3", Some(1))).await;
     assert!(
         matches!(
             stale.map(AppResponse::into_result),
@@ -265,7 +266,7 @@ async fn a_cluster_forms_replicates_admits_a_fourth_node_and_survives_losing_the
         node.stop().await;
     }
     let refused_at = Instant::now();
-    let error = alone.store.propose(put_policy("deny")).await.unwrap_err();
+    let error = alone.store.propose(put_policy("v4")).await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -301,7 +302,10 @@ async fn a_node_added_after_compaction_catches_up_from_a_snapshot_and_restarts()
 
     // phase 1: the two voters write 20 policy versions; the leader's log is compacted behind them.
     for revision in 1..=20 {
-        let response = leader_store.propose(put_policy("deny")).await.unwrap();
+        let response = leader_store
+            .propose(put_policy(&format!("v{revision}")))
+            .await
+            .unwrap();
         assert!(matches!(
             response.into_result(),
             Ok(Applied::PolicyVersion { revision: r, .. }) if r == revision
@@ -350,7 +354,7 @@ async fn a_node_added_after_compaction_catches_up_from_a_snapshot_and_restarts()
         "recovered from its own directory"
     );
     leader_store
-        .propose(put_policy("allow"))
+        .propose(put_policy("v21"))
         .await
         .unwrap()
         .into_result()

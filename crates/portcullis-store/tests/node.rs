@@ -47,7 +47,8 @@ async fn a_policy_put_is_visible_in_the_watch_and_survives_a_restart() {
             response,
             AppResponse::Applied(Applied::PolicyVersion {
                 name: "files".to_owned(),
-                revision: 1
+                revision: 1,
+                unchanged: false
             })
         );
         // The proposer's node has published the change by the time propose returns.

@@ -16,17 +16,18 @@ use portcullis_store::{
 };
 use serde_json::json;
 
-const POLICY: &str = r#"{"version": "1", "default": "deny"}"#;
 const TOKEN: &str = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
 
 fn at(ms: u64) -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
+/// A version of policy `name`; its text differs with `expected`, so each call adds a version.
 fn put_policy(name: &str, expected: Option<u64>) -> AppRequest {
+    let tag = expected.map_or_else(|| "latest".to_owned(), |revision| revision.to_string());
     AppRequest::PutPolicy {
         name: name.to_owned(),
-        text: POLICY.to_owned(),
+        text: format!(r#"{{"version": "1", "default": "deny", "hide": ["t{tag}"]}}"#),
         format: PolicyFormat::Json,
         author: "alice".to_owned(),
         at: at(1_000),
@@ -94,6 +95,21 @@ fn policy_revisions_are_assigned_at_apply_and_history_is_kept() {
     assert_eq!(history.versions.len(), 3);
     assert_eq!(history.revision(2).unwrap().revision, 2);
     assert_eq!(history.latest().unwrap().author, "alice");
+}
+
+#[test]
+fn the_same_text_again_adds_no_version() {
+    let mut state = State::default();
+    let responses = run(&mut state, vec![put_policy("p", None), put_policy("p", None)]);
+    assert_eq!(
+        responses[1],
+        AppResponse::Applied(Applied::PolicyVersion {
+            name: "p".to_owned(),
+            revision: 1,
+            unchanged: true
+        })
+    );
+    assert_eq!(state.policies["p"].versions.len(), 1);
 }
 
 #[test]

@@ -86,6 +86,14 @@ pub(super) fn put(state: &mut State, new: NewVersion) -> Result<Applied, ApplyEr
             actual,
         });
     }
+    let latest = state.policies.get(&new.name).and_then(PolicyHistory::latest);
+    if latest.is_some_and(|latest| latest.text == new.text && latest.format == new.format) {
+        return Ok(Applied::PolicyVersion {
+            name: new.name,
+            revision: actual,
+            unchanged: true,
+        });
+    }
     let revision = actual.saturating_add(1);
     let history = Arc::make_mut(&mut state.policies)
         .entry(new.name.clone())
@@ -101,6 +109,7 @@ pub(super) fn put(state: &mut State, new: NewVersion) -> Result<Applied, ApplyEr
     Ok(Applied::PolicyVersion {
         name: new.name,
         revision,
+        unchanged: false,
     })
 }
 
