@@ -6,8 +6,12 @@
 //! * [`State`] is plain data in ordered maps. Applying never reads a clock or randomness (the proposer
 //!   stamps time into the command) and never panics: a command that no longer fits the state (a stale
 //!   expected policy revision, an unknown grant) yields an [`ApplyError`] inside [`AppResponse`].
-//! * [`Store`] is the handle the rest of a node uses: [`Store::propose`] a command, and subscribe to
-//!   [`Store::subscribe`] for the applied state.
+//! * [`Store`] is the handle the rest of a node uses: [`Store::propose`] a command (a follower
+//!   forwards it to the leader), and [`Store::subscribe`] to the applied state.
+//! * A node alone is a one-voter cluster ([`Store::open_single`]). Clustered nodes
+//!   ([`Store::open_cluster`]) serve Raft over gRPC on their own listener ([`Store::serve_raft`]),
+//!   authenticated by a shared [`ClusterSecret`]; one node founds the cluster
+//!   ([`Store::initialize`]) and the others [`Store::join`] it, as learners first, then voters.
 //!
 //! Architecture invariant: this is the only crate that knows openraft. Its public API speaks in
 //! commands, state and errors; the Raft types live in [`raft`] for the storage test suite and the

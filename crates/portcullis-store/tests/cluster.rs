@@ -251,6 +251,16 @@ async fn a_cluster_forms_replicates_admits_a_fourth_node_and_survives_losing_the
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let intruder_dir = tempfile::tempdir().unwrap();
+    let mut intruder_config = StoreConfig::new(9, intruder_dir.path());
+    intruder_config.raft_addr = "127.0.0.1:9".to_owned();
+    let wrong = ClusterSecret::new("not-the-cluster-secret-42").unwrap();
+    let intruder = Store::open_cluster(intruder_config, wrong).await.unwrap();
+    let error = intruder.join(&nodes[0].addr).await.unwrap_err();
+    assert!(matches!(error, StoreError::JoinFailed { .. }), "{error}");
+    assert!(!nodes[0].store.voters().contains(&9));
+    intruder.shutdown().await.unwrap();
+    assert!(ClusterSecret::new("short").is_err(), "weak secrets are refused");
     let stale = nodes[0].store.propose(put_policy_at("v3", Some(1))).await;
     assert!(
         matches!(
