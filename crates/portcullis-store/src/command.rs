@@ -1,0 +1,215 @@
+//! The command language of the replicated store.
+//!
+//! Every command carries the times it needs, stamped by the proposer, so that applying it reads no
+//! clock. Commands are checked with [`AppRequest::validate`] before they are proposed; validation
+//! looks only at the command itself (shape, sizes, that a policy compiles). What depends on the state
+//! (does the grant exist, is the expected revision current) is decided when the command is applied.
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use portcullis_policy::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::NodeId;
+use crate::state::{CounterCeiling, CounterKey, PolicyRef};
+
+pub use validate::ValidationError;
+
+/// One change to the replicated state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AppRequest {
+    /// Adds or replaces an upstream server.
+    PutServer {
+        /// The server's name (the `<server>` in `/mcp/<server>`).
+        name: String,
+        /// How to reach it: the gateway's upstream config, kept as opaque JSON (an object).
+        upstream: serde_json::Value,
+        /// A policy that serves requests without a token; absent: a token is required.
+        anonymous_policy: Option<String>,
+        /// When the change was proposed.
+        at: Timestamp,
+    },
+    /// Removes a server. Refused while a live (unrevoked) grant still names it.
+    RemoveServer {
+        /// The server's name.
+        name: String,
+    },
+    /// Stores a new version of a named policy; its revision is assigned when applied.
+    PutPolicy {
+        /// The policy's name (grants and servers refer to it by name).
+        name: String,
+        /// The policy document as written.
+        text: String,
+        /// How `text` is written.
+        format: PolicyFormat,
+        /// Who wrote this version.
+        author: String,
+        /// When the change was proposed.
+        at: Timestamp,
+        /// Compare-and-set: the revision the author edited (0 for a new policy). Absent: unconditional.
+        expected_revision: Option<u64>,
+    },
+    /// Adds a grant: a bearer token's hash entitled to one server under a policy.
+    PutGrant {
+        /// The grant's id.
+        id: String,
+        /// SHA-256 of the bearer token, 64 lowercase hex digits.
+        token_sha256: String,
+        /// Free-form labels (`identity.labels.<name>` in policies).
+        labels: BTreeMap<String, String>,
+        /// The only server this grant may use.
+        server: String,
+        /// The policy that applies; absent: every call is denied.
+        policy: Option<PolicyRef>,
+        /// When the grant was created.
+        at: Timestamp,
+    },
+    /// Revokes a grant. A revoked grant stays in the state (audit trails name it) but admits nothing.
+    RevokeGrant {
+        /// The grant's id.
+        id: String,
+        /// When it was revoked.
+        at: Timestamp,
+    },
+    /// Adds `delta` to a counter; a positive delta must keep the counter within `ceiling`. A negative
+    /// delta rolls back an earlier reservation (the counter never goes below zero).
+    AddToCounter {
+        /// Which counter, whose, and which window.
+        key: CounterKey,
+        /// How much to add (negative to roll back).
+        delta: f64,
+        /// The most the counter may hold afterwards.
+        ceiling: Option<CounterCeiling>,
+    },
+    /// Sets a counter back to zero.
+    ResetCounter {
+        /// Which counter.
+        key: CounterKey,
+    },
+    /// Drops every counter whose window ended at or before `before_ms`.
+    PruneCounters {
+        /// Milliseconds since the epoch.
+        before_ms: u64,
+    },
+    /// Records a call waiting for a human decision.
+    RequestApproval {
+        /// The approval's id.
+        id: String,
+        /// The grant that made the call.
+        grant: String,
+        /// The session it came from, when it had one.
+        session: Option<String>,
+        /// The server and tool called.
+        server: String,
+        /// The tool called.
+        tool: String,
+        /// SHA-256 of the canonical arguments, 64 lowercase hex digits.
+        args_sha256: String,
+        /// The arguments themselves, when the operator chose to keep them.
+        arguments: Option<serde_json::Value>,
+        /// The policy version that asked for approval.
+        policy: PolicyRef,
+        /// When the call arrived.
+        requested_at: Timestamp,
+        /// When it is denied if nobody decides.
+        expires_at: Timestamp,
+    },
+    /// Approves or denies a pending call.
+    DecideApproval {
+        /// The approval's id.
+        id: String,
+        /// `true` to approve, `false` to deny.
+        approve: bool,
+        /// Who decided.
+        by: String,
+        /// Why (shown to the agent on a denial).
+        reason: String,
+        /// When the decision was made.
+        at: Timestamp,
+    },
+    /// Marks every pending approval whose deadline is at or before `at` as expired.
+    ExpireApprovals {
+        /// The proposer's current time.
+        at: Timestamp,
+    },
+    /// Records a new agent session so another node can continue it.
+    PutSession {
+        /// The session id (`Mcp-Session-Id`).
+        id: String,
+        /// The grant it belongs to.
+        grant: String,
+        /// The server it talks to.
+        server: String,
+        /// The upstream server's own session ids, when it issued any.
+        upstream_session_ids: Vec<String>,
+        /// The node that created it.
+        node: NodeId,
+        /// When it was created.
+        at: Timestamp,
+    },
+    /// Replaces a session's upstream session ids (after a node re-established the upstream).
+    SetSessionUpstream {
+        /// The session id.
+        id: String,
+        /// The new upstream session ids.
+        upstream_session_ids: Vec<String>,
+    },
+    /// Forgets a session (closed by the client or expired).
+    RemoveSession {
+        /// The session id.
+        id: String,
+    },
+}
+
+/// How a policy document is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyFormat {
+    /// JSON (`policy.json`).
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+impl PolicyFormat {
+    /// The policy engine's format.
+    pub fn engine_format(self) -> portcullis_policy::Format {
+        match self {
+            Self::Json => portcullis_policy::Format::Json,
+            Self::Yaml => portcullis_policy::Format::Yaml,
+        }
+    }
+}
+
+impl AppRequest {
+    /// The command's name, as in its serialized `op` field (for logs and metrics).
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::PutServer { .. } => "put_server",
+            Self::RemoveServer { .. } => "remove_server",
+            Self::PutPolicy { .. } => "put_policy",
+            Self::PutGrant { .. } => "put_grant",
+            Self::RevokeGrant { .. } => "revoke_grant",
+            Self::AddToCounter { .. } => "add_to_counter",
+            Self::ResetCounter { .. } => "reset_counter",
+            Self::PruneCounters { .. } => "prune_counters",
+            Self::RequestApproval { .. } => "request_approval",
+            Self::DecideApproval { .. } => "decide_approval",
+            Self::ExpireApprovals { .. } => "expire_approvals",
+            Self::PutSession { .. } => "put_session",
+            Self::SetSessionUpstream { .. } => "set_session_upstream",
+            Self::RemoveSession { .. } => "remove_session",
+        }
+    }
+}
+
+// openraft logs entries through `Display`; the op name is enough and keeps payloads out of logs.
+impl fmt::Display for AppRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.op())
+    }
+}

@@ -1,0 +1,176 @@
+//! The replicated state: plain data in ordered maps, changed only by [`State::apply`].
+//!
+//! Each map sits behind an `Arc`, so publishing the state to subscribers is a handful of reference
+//! counts, and a change copies only the map it touches (copy-on-write with `Arc::make_mut`).
+//!
+//! Architecture invariant: `apply` is a pure function of the state, the command and the entry's log
+//! index. It reads no clock and no randomness, iterates only ordered maps, and never panics; the same
+//! log applied to two fresh states gives byte-identical snapshots.
+
+mod approval;
+mod counter;
+mod grant;
+mod policy;
+mod server;
+mod session;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use approval::{ApprovalRecord, ApprovalState};
+pub use counter::{CounterCeiling, CounterKey};
+pub use grant::GrantRecord;
+pub use policy::{PolicyHistory, PolicyRef, PolicyVersion};
+pub use server::ServerRecord;
+pub use session::SessionRecord;
+
+use crate::{AppRequest, AppResponse};
+
+/// Everything the cluster agrees on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// Upstream servers by name.
+    pub servers: Arc<BTreeMap<String, ServerRecord>>,
+    /// Policies by name, each with its full version history.
+    pub policies: Arc<BTreeMap<String, PolicyHistory>>,
+    /// Grants by id.
+    pub grants: Arc<BTreeMap<String, GrantRecord>>,
+    /// Counter values by counter, partition and window.
+    #[serde(with = "crate::pairs")]
+    pub counters: Arc<BTreeMap<CounterKey, f64>>,
+    /// Approvals by id.
+    pub approvals: Arc<BTreeMap<String, ApprovalRecord>>,
+    /// Agent sessions by id.
+    pub sessions: Arc<BTreeMap<String, SessionRecord>>,
+}
+
+/// The applied state as the data plane sees it: the state and the log index it reflects.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateSnapshot {
+    /// The index of the last applied log entry; `None` before anything was applied.
+    pub applied_index: Option<u64>,
+    /// The state after that entry.
+    pub state: State,
+}
+
+impl State {
+    /// Applies one committed command found at log index `index`.
+    pub fn apply(&mut self, index: u64, command: AppRequest) -> AppResponse {
+        let result = match command {
+            AppRequest::PutServer {
+                name,
+                upstream,
+                anonymous_policy,
+                at,
+            } => server::put(self, name, upstream, anonymous_policy, at),
+            AppRequest::RemoveServer { name } => server::remove(self, &name),
+            AppRequest::PutPolicy {
+                name,
+                text,
+                format,
+                author,
+                at,
+                expected_revision,
+            } => policy::put(
+                self,
+                policy::NewVersion {
+                    name,
+                    text,
+                    format,
+                    author,
+                    at,
+                    expected_revision,
+                    log_index: index,
+                },
+            ),
+            AppRequest::PutGrant {
+                id,
+                token_sha256,
+                labels,
+                server,
+                policy,
+                at,
+            } => grant::put(
+                self,
+                GrantRecord {
+                    id,
+                    token_sha256,
+                    labels,
+                    server,
+                    policy,
+                    created_at: at,
+                    revoked_at: None,
+                },
+            ),
+            AppRequest::RevokeGrant { id, at } => grant::revoke(self, &id, at),
+            AppRequest::AddToCounter { key, delta, ceiling } => counter::add(self, key, delta, ceiling),
+            AppRequest::ResetCounter { key } => counter::reset(self, &key),
+            AppRequest::PruneCounters { before_ms } => counter::prune(self, before_ms),
+            AppRequest::RequestApproval {
+                id,
+                grant,
+                session,
+                server,
+                tool,
+                args_sha256,
+                arguments,
+                policy,
+                requested_at,
+                expires_at,
+            } => approval::request(
+                self,
+                ApprovalRecord {
+                    id,
+                    grant,
+                    session,
+                    server,
+                    tool,
+                    args_sha256,
+                    arguments,
+                    policy,
+                    requested_at,
+                    expires_at,
+                    state: ApprovalState::Pending,
+                },
+            ),
+            AppRequest::DecideApproval {
+                id,
+                approve,
+                by,
+                reason,
+                at,
+            } => approval::decide(self, &id, approve, by, reason, at),
+            AppRequest::ExpireApprovals { at } => approval::expire(self, at),
+            AppRequest::PutSession {
+                id,
+                grant,
+                server,
+                upstream_session_ids,
+                node,
+                at,
+            } => session::put(
+                self,
+                SessionRecord {
+                    id,
+                    grant,
+                    server,
+                    upstream_session_ids,
+                    node,
+                    created_at: at,
+                },
+            ),
+            AppRequest::SetSessionUpstream {
+                id,
+                upstream_session_ids,
+            } => session::set_upstream(self, &id, upstream_session_ids),
+            AppRequest::RemoveSession { id } => session::remove(self, &id),
+        };
+        match result {
+            Ok(applied) => AppResponse::Applied(applied),
+            Err(error) => AppResponse::Rejected(error),
+        }
+    }
+}

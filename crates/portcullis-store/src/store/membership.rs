@@ -1,0 +1,96 @@
+//! Who is in the cluster: founding it, joining it, adding and removing nodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{InitializeError, RaftError};
+use openraft::{BasicNode, ChangeMembers};
+
+use super::{Store, write_error};
+use crate::{NodeId, StoreError};
+
+impl Store {
+    /// Makes a fresh cluster of `members` (node id to Raft address). Call it on one node only;
+    /// calling it on a node that already belongs to a cluster does nothing.
+    ///
+    /// # Errors
+    /// When this node is not among `members`, or Raft stopped.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<(), StoreError> {
+        let members: BTreeMap<NodeId, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(RaftError::APIError(other)) => Err(StoreError::Raft(other.to_string())),
+            Err(RaftError::Fatal(fatal)) => Err(StoreError::Stopped(fatal.to_string())),
+        }
+    }
+
+    /// Adds a node as a learner (it receives the log but doesn't vote) and waits until it caught up.
+    ///
+    /// # Errors
+    /// [`StoreError::NotLeader`] on a follower; other Raft errors as they come.
+    pub async fn add_learner(&self, node_id: NodeId, raft_addr: String) -> Result<(), StoreError> {
+        self.raft
+            .add_learner(node_id, BasicNode::new(raft_addr), true)
+            .await
+            .map(drop)
+            .map_err(write_error)
+    }
+
+    /// Joins an existing cluster through any of its members at `seed`: the leader adds this node as
+    /// a learner, waits until it caught up, then makes it a voter. Serve this node's Raft side
+    /// ([`Store::serve_raft`]) first, so the leader can reach it. Joining again is harmless.
+    ///
+    /// # Errors
+    /// [`StoreError::JoinFailed`] when the seed can't be reached or refuses (wrong secret), and
+    /// [`StoreError::Raft`] when this node was opened without a cluster secret.
+    pub async fn join(&self, seed: &str) -> Result<(), StoreError> {
+        let Some(network) = &self.network else {
+            return Err(StoreError::Raft(
+                "this node was opened without a cluster secret: open it with Store::open_cluster".to_owned(),
+            ));
+        };
+        // Catching up may take a while on a big state: allow several propose timeouts.
+        let deadline = self.config.propose_timeout * 6;
+        network
+            .join(seed, self.config.node_id, &self.config.raft_addr, deadline)
+            .await?;
+        tracing::info!(node = self.config.node_id, seed, "joined the cluster");
+        Ok(())
+    }
+
+    /// On the leader: adds `node_id` as a learner, then (once it caught up) as a voter.
+    pub(crate) async fn admit(&self, node_id: NodeId, raft_addr: String) -> Result<(), StoreError> {
+        if self.voters().contains(&node_id) {
+            return Ok(());
+        }
+        self.add_learner(node_id, raft_addr).await?;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node_id])), true)
+            .await
+            .map(drop)
+            .map_err(write_error)?;
+        tracing::info!(node = node_id, "admitted a voter");
+        Ok(())
+    }
+
+    /// Makes `voters` the set of voting members; nodes left out are removed from the cluster.
+    ///
+    /// # Errors
+    /// [`StoreError::NotLeader`] on a follower; a voter that isn't a learner yet is refused.
+    pub async fn change_membership(&self, voters: BTreeSet<NodeId>) -> Result<(), StoreError> {
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map(drop)
+            .map_err(write_error)
+    }
+
+    /// The voting members as this node knows them.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        metrics.membership_config.membership().voter_ids().collect()
+    }
+}
