@@ -8,80 +8,35 @@
     reason = "tests fail by panicking"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use portcullis_bench::{Era, McpSession, Target};
 use serde_json::json;
+use support::Node;
 
-const EXE: &str = env!("CARGO_BIN_EXE_portcullis");
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(wait_for_sync: bool) -> (Guard, String) {
-    let dir = std::env::temp_dir().join(format!("portcullis-full-{}-{wait_for_sync}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn start(wait_for_sync: bool) -> Node {
+    let dir = support::temp_dir(&format!("full-{wait_for_sync}"));
     std::fs::write(
         dir.join("policy.json"),
         r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#,
     )
     .unwrap();
-    let sha = portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token("t0ken"));
     let config = format!(
-        r#"
-[listeners]
-agent = "127.0.0.1:0"
-ops = "127.0.0.1:0"
-[audit]
-path = "/dev/full"
-wait_for_sync = {wait_for_sync}
-[policies.p]
-file = "policy.json"
-[servers.demo]
-upstream = {{ type = "stdio", command = {EXE:?}, args = ["demo-server"] }}
-[[grants]]
-id = "agent"
-token_sha256 = "{sha}"
-server = "demo"
-policy = "p"
-"#
+        "[listeners]\nagent = \"127.0.0.1:0\"\nops = \"127.0.0.1:0\"\n\
+         [audit]\npath = \"/dev/full\"\nwait_for_sync = {wait_for_sync}\n\
+         [policies.p]\nfile = \"policy.json\"\n{server}\
+         [[grants]]\nid = \"agent\"\ntoken_sha256 = \"{sha}\"\nserver = \"demo\"\npolicy = \"p\"\n",
+        server = support::demo_server(),
+        sha = support::token_sha("t0ken"),
     );
-    std::fs::write(dir.join("portcullis.toml"), config).unwrap();
-    let mut child = Command::new(EXE)
-        .args([
-            "serve",
-            "--config",
-            dir.join("portcullis.toml").to_str().unwrap(),
-            "--log",
-            "off",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    let agent = ready
-        .trim()
-        .strip_prefix("ready agent=")
-        .and_then(|r| r.split(' ').next())
-        .expect(&ready)
-        .to_owned();
-    (Guard(child), agent)
+    Node::serve(&dir, &config)
 }
 
-async fn refused_after_the_first_write(agent: &str) {
+async fn refused_after_the_first_write(node: &Node) {
     let target = Target {
-        url: format!("http://{agent}/mcp/demo"),
+        url: node.url("demo"),
         token: Some("t0ken".into()),
         era: Era::Session,
     };
@@ -117,12 +72,10 @@ async fn refused_after_the_first_write(agent: &str) {
 
 #[tokio::test]
 async fn a_full_disk_fails_calls_closed_when_answers_wait_for_the_log() {
-    let (_node, agent) = start(true);
-    refused_after_the_first_write(&agent).await;
+    refused_after_the_first_write(&start(true)).await;
 }
 
 #[tokio::test]
 async fn a_full_disk_fails_calls_closed_when_the_log_is_written_behind_the_answers() {
-    let (_node, agent) = start(false);
-    refused_after_the_first_write(&agent).await;
+    refused_after_the_first_write(&start(false)).await;
 }

@@ -8,39 +8,15 @@
     reason = "tests fail by panicking"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use portcullis_bench::{Era, McpSession, Target};
 use serde_json::{Value, json};
-
-const EXE: &str = env!("CARGO_BIN_EXE_portcullis");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("portcullis-bin-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Ends a child we started, by its pid, even when the test fails.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+use support::{EXE, Node};
 
 fn run_blocking<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
@@ -93,66 +69,29 @@ fn the_demo_runs_every_example_and_verifies_its_audit_chain() {
     }
 }
 
-fn write_config(dir: &Path, policy: &str) -> PathBuf {
+fn config(dir: &Path, policy: &str) -> String {
     std::fs::write(dir.join("policy.json"), policy).unwrap();
-    let sha = portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token("t0ken"));
-    let config = format!(
-        r#"
-[node]
-id = "test-node"
-
-[listeners]
-agent = "127.0.0.1:0"
-ops = "127.0.0.1:0"
-
-[audit]
-enabled = true
-path = "audit.jsonl"
-
-[policies.p]
-file = "policy.json"
-
-[servers.demo]
-upstream = {{ type = "stdio", command = {EXE:?}, args = ["demo-server"] }}
-
-[[grants]]
-id = "agent"
-token_sha256 = "{sha}"
-server = "demo"
-policy = "p"
-"#
-    );
-    let path = dir.join("portcullis.toml");
-    std::fs::write(&path, config).unwrap();
-    path
+    format!(
+        "[node]\nid = \"test-node\"\n[listeners]\nagent = \"127.0.0.1:0\"\nops = \"127.0.0.1:0\"\n\
+         [audit]\nenabled = true\npath = \"audit.jsonl\"\n[policies.p]\nfile = \"policy.json\"\n{server}\
+         [[grants]]\nid = \"agent\"\ntoken_sha256 = \"{sha}\"\nserver = \"demo\"\npolicy = \"p\"\n",
+        server = support::demo_server(),
+        sha = support::token_sha("t0ken"),
+    )
 }
 
 #[test]
 fn serve_reloads_on_sighup_drains_on_sigterm_and_leaves_a_verifiable_audit_log() {
-    let dir = temp_dir("serve");
-    let config = write_config(
+    let dir = support::temp_dir("serve");
+    let mut node = Node::serve(
         &dir,
-        r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#,
+        &config(
+            &dir,
+            r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#,
+        ),
     );
-    let mut child = Command::new(EXE)
-        .args(["serve", "--config", config.to_str().unwrap(), "--log", "warn"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    let node = Guard(child);
-    let agent = ready
-        .trim()
-        .strip_prefix("ready agent=")
-        .and_then(|r| r.split(' ').next())
-        .expect(&ready)
-        .to_owned();
-
     let target = Target {
-        url: format!("http://{agent}/mcp/demo"),
+        url: node.url("demo"),
         token: Some("t0ken".into()),
         era: Era::Session,
     };
@@ -167,11 +106,11 @@ fn serve_reloads_on_sighup_drains_on_sigterm_and_leaves_a_verifiable_audit_log()
     );
 
     // A new policy on disk plus SIGHUP: live without a restart, the session kept.
-    write_config(
+    config(
         &dir,
         r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off now"}}}"#,
     );
-    signal(&node.0, "HUP");
+    node.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (denied, text) = call_text(&mut session, "echo", json!({"text": "hi"}));
@@ -185,23 +124,15 @@ fn serve_reloads_on_sighup_drains_on_sigterm_and_leaves_a_verifiable_audit_log()
 
     // A broken policy is refused by reload; the node keeps the last good one.
     std::fs::write(dir.join("policy.json"), r#"{"version": "1", "default": "maybe"}"#).unwrap();
-    signal(&node.0, "HUP");
+    node.signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         call_text(&mut session, "echo", json!({})),
         (true, "[POLICY DENIED] echo is off now".to_owned())
     );
 
-    signal(&node.0, "TERM");
-    let mut node = node;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = node.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    node.signal("TERM");
+    let status = node.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "{status}");
 
     let log = dir.join("audit.jsonl");
@@ -247,7 +178,7 @@ fn serve_reloads_on_sighup_drains_on_sigterm_and_leaves_a_verifiable_audit_log()
 
 #[test]
 fn serve_reports_every_config_problem_and_exits_1() {
-    let dir = temp_dir("badconfig");
+    let dir = support::temp_dir("badconfig");
     std::fs::write(
         dir.join("bad.toml"),
         "[listeners]\nagent = \"127.0.0.1:0\"\nops = \"127.0.0.1:0\"\ncolour = \"red\"\n",

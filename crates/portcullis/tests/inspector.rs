@@ -8,27 +8,18 @@
     reason = "tests fail by panicking"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::process::{Command, Output};
 
 use portcullis_peers::{Component, Peers};
-
-const EXE: &str = env!("CARGO_BIN_EXE_portcullis");
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::Node;
 
 #[test]
 fn the_inspector_lists_calls_and_sees_denials_as_tool_errors() {
     let peers = Peers::ensure(&[Component::Inspector]).expect("test peers must install");
     let inspector = peers.path("PEERS_INSPECTOR").unwrap().to_path_buf();
-    let dir = std::env::temp_dir().join(format!("portcullis-inspector-{}", std::process::id()));
+    let dir = support::temp_dir("inspector");
     let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(
@@ -37,47 +28,14 @@ fn the_inspector_lists_calls_and_sees_denials_as_tool_errors() {
             "charge": {"action": "deny", "reason": "no charges from the inspector"}}}"#,
     )
     .unwrap();
-    let sha = portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token("insp3ct"));
     let config = format!(
-        r#"
-[listeners]
-agent = "127.0.0.1:0"
-ops = "127.0.0.1:0"
-[policies.p]
-file = "policy.json"
-[servers.demo]
-upstream = {{ type = "stdio", command = {EXE:?}, args = ["demo-server"] }}
-[[grants]]
-id = "inspector"
-token_sha256 = "{sha}"
-server = "demo"
-policy = "p"
-"#
+        "[listeners]\nagent = \"127.0.0.1:0\"\nops = \"127.0.0.1:0\"\n[policies.p]\nfile = \"policy.json\"\n{server}\
+         [[grants]]\nid = \"inspector\"\ntoken_sha256 = \"{sha}\"\nserver = \"demo\"\npolicy = \"p\"\n",
+        server = support::demo_server(),
+        sha = support::token_sha("insp3ct"),
     );
-    std::fs::write(dir.join("portcullis.toml"), config).unwrap();
-    let mut child = Command::new(EXE)
-        .args([
-            "serve",
-            "--config",
-            dir.join("portcullis.toml").to_str().unwrap(),
-            "--log",
-            "warn",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    let _node = Guard(child);
-    let agent = ready
-        .trim()
-        .strip_prefix("ready agent=")
-        .and_then(|r| r.split(' ').next())
-        .expect(&ready)
-        .to_owned();
-    let url = format!("http://{agent}/mcp/demo");
+    let node = Node::serve(&dir, &config);
+    let url = node.url("demo");
 
     let inspect = |args: &[&str]| -> Output {
         Command::new(&inspector)
