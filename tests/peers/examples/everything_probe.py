@@ -1,11 +1,13 @@
 """Probe @modelcontextprotocol/server-everything over stdio with the 1.x Python SDK.
 
 Run with the py-mcp1 venv:  $PEERS_PY_MCP1 everything_probe.py $PEERS_EVERYTHING
+                      or:  $PEERS_PY_MCP1 everything_probe.py --url URL [--token T]   (Streamable HTTP)
 Connects as a client that advertises sampling, elicitation and roots, records every
 server notification, and reports which tools emit progress / logging / list_changed.
 Prints one JSON object.
 """
 
+import contextlib
 import json
 import sys
 
@@ -13,6 +15,8 @@ import anyio
 import mcp.types as types
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.context import RequestContext
 
 notes: list[dict] = []
@@ -44,11 +48,23 @@ def methods(since: int) -> list[str]:
     return [n["method"] for n in notes[since:]]
 
 
-async def main(exe: str) -> dict:
+@contextlib.asynccontextmanager
+async def transport(argv: list[str]):
+    """stdio to the server-everything executable, or Streamable HTTP to `--url URL [--token T]`."""
+    if argv[0] != "--url":
+        async with stdio_client(StdioServerParameters(command=argv[0], args=["stdio"])) as (read, write):
+            yield read, write
+        return
+    headers = {"Authorization": f"Bearer {argv[3]}"} if len(argv) > 3 and argv[2] == "--token" else None
+    async with create_mcp_http_client(headers=headers) as http:
+        async with streamable_http_client(argv[1], http_client=http) as (read, write, _):
+            yield read, write
+
+
+async def main(argv: list[str]) -> dict:
     out: dict = {}
-    params = StdioServerParameters(command=exe, args=["stdio"])
     with anyio.fail_after(90):
-        async with stdio_client(params) as (read, write):
+        async with transport(argv) as (read, write):
             async with ClientSession(read, write, sampling_callback=on_sampling, elicitation_callback=on_elicit,
                                      list_roots_callback=on_roots, logging_callback=on_log,
                                      message_handler=on_message) as s:
@@ -102,4 +118,4 @@ async def main(exe: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(anyio.run(main, sys.argv[1]), indent=1))
+    print(json.dumps(anyio.run(main, sys.argv[1:]), indent=1))
