@@ -39,8 +39,9 @@ port="$("$PEERS_PY_MCP1" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.
 pids+=($!)
 direct="$(wait_for "$work/fixture.log" READY | awk '{print $2}')"
 
-# A node in front of the fixture; anonymous access because the suite sends no token.
-start_node() { # name policy-json -> URL
+# A node in front of the fixture; anonymous access because the suite sends no token. Started in this
+# shell (not in a command substitution) so its pid reaches the cleanup; its URL lands in $node_url.
+start_node() { # name policy-json
     mkdir -p "$work/$1"
     printf '%s' "$2" >"$work/$1/policy.json"
     cat >"$work/$1/portcullis.toml" <<TOML
@@ -57,12 +58,14 @@ anonymous_policy = "conformance"
 TOML
     "$bin" serve --config "$work/$1/portcullis.toml" --log warn >"$work/$1/serve.out" 2>"$work/$1/serve.log" &
     pids+=($!)
-    echo "http://$(wait_for "$work/$1/serve.out" '^ready' | sed 's/^ready agent=\([^ ]*\).*/\1/')/mcp/fixture"
+    node_url="http://$(wait_for "$work/$1/serve.out" '^ready' | sed 's/^ready agent=\([^ ]*\).*/\1/')/mcp/fixture"
 }
-allow_url="$(start_node allow '{"version": "1", "default": "allow"}')"
+start_node allow '{"version": "1", "default": "allow"}'
+allow_url="$node_url"
 strict_policy='{"version": "1", "default": "allow", "hide": ["test_image_content"],
   "tools": {"test_simple_text": {"action": "deny", "reason": "denied by the conformance policy"}}}'
-strict_url="$(start_node strict "$strict_policy")"
+start_node strict "$strict_policy"
+strict_url="$node_url"
 
 run_suite() { # label url
     mkdir -p "$work/runs/$1"
