@@ -47,7 +47,8 @@ impl Drop for Running {
 struct NodeSpec {
     id: u64,
     dir: PathBuf,
-    raft: String,
+    /// The Raft address; `None` for a one-voter node without a cluster secret.
+    raft: Option<String>,
     /// `--init` or `--join SEED`.
     membership: Vec<String>,
 }
@@ -71,17 +72,20 @@ impl NodeSpec {
             .append(true)
             .open(self.log())
             .unwrap();
-        let mut child = Command::new(EXE)
+        let mut command = Command::new(EXE);
+        command
             .args(["serve", "--config", self.config().to_str().unwrap()])
             .args(["--data-dir", self.dir.join("data").to_str().unwrap()])
-            .args(["--node-id", &self.id.to_string(), "--raft-addr", &self.raft])
+            .args(["--node-id", &self.id.to_string()])
             .args(&self.membership)
-            .args(["--log", "info", "--log-format", "json"])
-            .env("PORTCULLIS_CLUSTER_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .args(["--log", "info", "--log-format", "json"]);
+        match &self.raft {
+            Some(raft) => command
+                .args(["--raft-addr", raft])
+                .env("PORTCULLIS_CLUSTER_SECRET", SECRET),
+            None => command.env_remove("PORTCULLIS_CLUSTER_SECRET"),
+        };
+        let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut running = Running {
             child,
@@ -102,13 +106,34 @@ impl NodeSpec {
                 std::fs::read_to_string(self.log()).unwrap_or_default()
             ),
         };
-        assert!(ready.ends_with(&format!("raft={}", self.raft)), "{ready}");
+        match &self.raft {
+            Some(raft) => assert!(ready.ends_with(&format!("raft={raft}")), "{ready}"),
+            None => assert!(!ready.contains("raft="), "{ready}"),
+        }
         running.agent = ready
             .strip_prefix("ready agent=")
             .and_then(|rest| rest.split(' ').next())
             .expect(&ready)
             .to_owned();
         running
+    }
+}
+
+/// A scratch directory, removed when the test ends (also when it fails).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -239,15 +264,15 @@ fn last_leader(log: &Path) -> Option<u64> {
 
 #[test]
 fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catches_up() {
-    let base = std::env::temp_dir().join(format!("portcullis-cluster-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let scratch = Scratch::new("cluster");
+    let base = &scratch.0;
     let seed = free_addr();
     let specs: Vec<NodeSpec> = (1..=3)
         .map(|id| {
             let dir = base.join(format!("node{id}"));
             std::fs::create_dir_all(&dir).unwrap();
             write_config(&dir);
-            let raft = if id == 1 { seed.clone() } else { free_addr() };
+            let raft = Some(if id == 1 { seed.clone() } else { free_addr() });
             let membership = if id == 1 {
                 vec!["--init".to_owned()]
             } else {
@@ -337,8 +362,97 @@ fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catch
         Some("[POLICY DENIED] echo is off (v3)")
     );
 
+    // Nodes stop before their directories go.
     drop(back);
     drop(sessions);
     drop(nodes);
-    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_single_node_data_dir_keeps_policy_versions_across_restarts_and_the_store_wins_over_a_stale_file() {
+    let scratch = Scratch::new("single");
+    write_config(&scratch.0);
+    let spec = NodeSpec {
+        id: 1,
+        dir: scratch.0.clone(),
+        raft: None,
+        membership: Vec::new(),
+    };
+    spec.write_policy(V1);
+    eprintln!("phase 1: a one-voter node seeds its store from the file");
+    let node = spec.start();
+    let mut one = session(&node);
+    assert_eq!(echo(&mut one), None);
+
+    eprintln!("phase 2: SIGHUP proposes the edited policy as a new version");
+    spec.write_policy(V2);
+    signal(&node.child, "HUP");
+    until_denied(&mut [(1, &mut one)], "echo is off (v2)", Instant::now());
+
+    eprintln!("phase 3: after SIGTERM and a restart with the old file, the store's version still rules");
+    signal(&node.child, "TERM");
+    let mut node = node;
+    let deadline = Instant::now() + PATIENCE;
+    while node.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(one);
+    drop(node);
+    spec.write_policy(V1);
+    let node = spec.start();
+    let mut one = session(&node);
+    assert_eq!(
+        echo(&mut one).as_deref(),
+        Some("[POLICY DENIED] echo is off (v2)")
+    );
+
+    eprintln!("phase 4: a SIGHUP makes the file's text the newest version again");
+    signal(&node.child, "HUP");
+    let deadline = Instant::now() + PATIENCE;
+    while echo(&mut one).is_some() {
+        assert!(Instant::now() < deadline, "the reload never took effect");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(one);
+    drop(node);
+}
+
+#[test]
+fn clustered_flags_need_a_strong_secret_and_a_way_into_a_cluster() {
+    let scratch = Scratch::new("flags");
+    write_config(&scratch.0);
+    std::fs::write(scratch.0.join("policy.json"), V1).unwrap();
+    let config = scratch.0.join("portcullis.toml");
+    let data = scratch.0.join("data");
+    let run = |extra: &[&str], secret: Option<&str>| {
+        let mut command = Command::new(EXE);
+        command
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .args(["--data-dir", data.to_str().unwrap(), "--node-id", "1"])
+            .args(extra)
+            .args(["--log", "error"]);
+        match secret {
+            Some(secret) => command.env("PORTCULLIS_CLUSTER_SECRET", secret),
+            None => command.env_remove("PORTCULLIS_CLUSTER_SECRET"),
+        };
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let raft = free_addr();
+    let (code, stderr) = run(&["--raft-addr", &raft, "--join", &raft], None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("need the cluster secret"), "{stderr}");
+    let (code, stderr) = run(&["--raft-addr", &raft, "--init"], Some("short"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("too weak"), "{stderr}");
+    let (code, stderr) = run(&["--raft-addr", &raft], Some(SECRET));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("pass --init to found one"), "{stderr}");
+    // clap's usage errors exit 2.
+    let (code, stderr) = run(&["--init", "--join", &raft], Some(SECRET));
+    assert_eq!(code, Some(2), "{stderr}");
 }
