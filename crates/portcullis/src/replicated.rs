@@ -1,6 +1,6 @@
 //! `portcullis serve --data-dir`: a gateway node whose servers, policies and grants come from the
-//! replicated store. The config file seeds the store (only what it lacks) and, on SIGHUP, proposes
-//! what changed; an adapter task turns each applied state into the gateway's snapshot.
+//! replicated store. On a node's first start the config file seeds the store (only what it lacks);
+//! on SIGHUP it proposes what changed; an adapter task turns each applied state into the gateway's snapshot.
 //!
 //! Only `portcullis-store` knows Raft; this module speaks its commands and snapshots.
 
@@ -26,10 +26,20 @@ use crate::node;
 pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<()> {
     let opened = open::open(&args.cluster).await?;
     let store = opened.store;
-    let seeded = propose::sync_from_file(&store, &args.config, desired::Mode::Seed)
-        .await
-        .context("seeding the store from the config file")?;
-    tracing::info!(node = store.node_id(), seeded, "store ready");
+    // Only a node that just founded or joined seeds: a restarting member may not have caught up
+    // yet, and what it lacks may only be what it hasn't applied (a server put is unconditional).
+    // Later edits of the file reach the store through SIGHUP.
+    if opened.fresh {
+        let seeded = propose::sync_from_file(&store, &args.config, desired::Mode::Seed)
+            .await
+            .context("seeding the store from the config file")?;
+        tracing::info!(
+            node = store.node_id(),
+            seeded,
+            "store seeded from the config file"
+        );
+    }
+    tracing::info!(node = store.node_id(), fresh = opened.fresh, "store ready");
 
     // The data plane starts from the store's state, never from the file's.
     let mut applied = store.subscribe();

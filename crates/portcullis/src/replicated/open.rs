@@ -21,6 +21,8 @@ const SECRET_ENV: &str = "PORTCULLIS_CLUSTER_SECRET";
 pub struct Opened {
     pub store: Store,
     pub raft: Option<RaftServer>,
+    /// The data directory was new: this node founded or joined a cluster just now.
+    pub fresh: bool,
 }
 
 /// The task serving this node's side of Raft.
@@ -55,6 +57,7 @@ pub async fn open(args: &ClusterArgs) -> anyhow::Result<Opened> {
     if node_id == 0 {
         bail!("--node-id must be a positive integer");
     }
+    let existed = dir.join("raft-log.redb").exists();
     let mut config = StoreConfig::new(node_id, dir);
     // A loaded machine must not depose a live leader over a late heartbeat.
     config.election_timeout = (Duration::from_millis(500), Duration::from_millis(1_000));
@@ -65,7 +68,11 @@ pub async fn open(args: &ClusterArgs) -> anyhow::Result<Opened> {
             );
         }
         let store = Store::open_single(config).await?;
-        return Ok(Opened { store, raft: None });
+        return Ok(Opened {
+            store,
+            raft: None,
+            fresh: !existed,
+        });
     };
     let Some(raft_addr) = &args.raft_addr else {
         bail!("a clustered node needs --raft-addr HOST:PORT for the other nodes to reach it");
@@ -74,7 +81,6 @@ pub async fn open(args: &ClusterArgs) -> anyhow::Result<Opened> {
         .await
         .with_context(|| format!("cannot listen for raft on {raft_addr}"))?;
     config.raft_addr = advertised(raft_addr, &listener)?;
-    let existed = dir.join("raft-log.redb").exists();
     let store = Store::open_cluster(config.clone(), secret).await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = store.clone();
@@ -91,7 +97,8 @@ pub async fn open(args: &ClusterArgs) -> anyhow::Result<Opened> {
         stop,
         task,
     };
-    if existed && is_member(&store).await {
+    let rejoining = existed && is_member(&store).await;
+    if rejoining {
         tracing::info!(
             node = node_id,
             "the data directory already belongs to a cluster: rejoining it"
@@ -112,6 +119,7 @@ pub async fn open(args: &ClusterArgs) -> anyhow::Result<Opened> {
     Ok(Opened {
         store,
         raft: Some(raft),
+        fresh: !rejoining,
     })
 }
 
