@@ -28,6 +28,14 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 const V1: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#;
 const V2: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off (v2)"}}}"#;
+/// Policy changes timed in phase 3.
+const PROPAGATION_ROUNDS: usize = 5;
+
+fn deny_echo(reason: &str) -> String {
+    json!({"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": reason}}})
+        .to_string()
+}
+
 const V3: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off (v3)"}}}"#;
 
 /// A node process we started; killed (SIGKILL, by its pid) when dropped.
@@ -304,17 +312,36 @@ fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catch
     }
 
     eprintln!("phase 3: node 2's policy file changes; SIGHUP proposes it; every data plane denies echo");
-    specs[1].write_policy(V2);
-    let sent = Instant::now();
-    signal(&nodes[1].as_ref().unwrap().child, "HUP");
     let mut all: Vec<(u64, &mut McpSession)> = specs
         .iter()
         .zip(sessions.iter_mut())
         .map(|(spec, session)| (spec.id, session.as_mut().unwrap()))
         .collect();
-    let took = until_denied(&mut all, "echo is off (v2)", sent);
-    let slowest = took.iter().max().unwrap();
-    eprintln!("phase 3: propagation (SIGHUP on node 2 to denied on all three): {slowest:?}");
+    // A few changes in a row, the last one V2, so the printed figure is more than one sample.
+    let mut slowest = Vec::new();
+    for round in 1..=PROPAGATION_ROUNDS {
+        let (text, reason) = if round == PROPAGATION_ROUNDS {
+            (V2.to_owned(), "echo is off (v2)".to_owned())
+        } else {
+            let reason = format!("echo is off (v2 draft {round})");
+            (deny_echo(&reason), reason)
+        };
+        specs[1].write_policy(&text);
+        let sent = Instant::now();
+        signal(&nodes[1].as_ref().unwrap().child, "HUP");
+        let took = until_denied(&mut all, &reason, sent);
+        slowest.push(took.into_iter().max().unwrap());
+    }
+    drop(all);
+    slowest.sort();
+    eprintln!(
+        "phase 3: propagation (SIGHUP on node 2 to denied on all three data planes) over {} changes: \
+         min {:?}, median {:?}, max {:?}",
+        slowest.len(),
+        slowest[0],
+        slowest[slowest.len() / 2],
+        slowest[slowest.len() - 1]
+    );
 
     let leader = agreed_leader(&specs.iter().collect::<Vec<_>>());
     eprintln!("phase 4: kill -9 the leader, node {leader}");
