@@ -39,7 +39,41 @@ pub struct ServeArgs {
     #[arg(long, short, env = "PORTCULLIS_CONFIG")]
     pub config: PathBuf,
     #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// Clustering: with `--data-dir` the node's servers, policies and grants live in the replicated store
+/// (seeded from the config file); without it the config file is the state, as before.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Keep the replicated store here (created when missing; keeps the node id across restarts).
+    #[arg(long, requires = "node_id")]
+    pub data_dir: Option<PathBuf>,
+    /// This node's id in the cluster (a positive integer, stable across restarts).
+    #[arg(long, requires = "data_dir")]
+    pub node_id: Option<u64>,
+    /// Serve Raft to the other nodes here (host:port they can reach). Needs the cluster secret.
+    #[arg(long, requires = "data_dir")]
+    pub raft_addr: Option<String>,
+    /// Found a new cluster with this node as its first voter (ignored when the data directory
+    /// already belongs to a cluster).
+    #[arg(long, requires = "data_dir", conflicts_with = "join")]
+    pub init: bool,
+    /// Join the cluster through any member's Raft address (ignored when the data directory already
+    /// belongs to a cluster).
+    #[arg(
+        long,
+        requires = "data_dir",
+        requires = "raft_addr",
+        value_name = "SEED_RAFT_ADDR"
+    )]
+    pub join: Option<String>,
+    /// A file holding the cluster's shared secret (16+ printable characters); or set
+    /// PORTCULLIS_CLUSTER_SECRET. Without a secret the node is a one-voter cluster with no Raft listener.
+    #[arg(long, requires = "data_dir")]
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

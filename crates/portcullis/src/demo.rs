@@ -40,7 +40,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         };
         let verdict = Arc::clone(&all_as_expected);
         let audit_path = dir.join("audit.jsonl");
-        node::run(loaded, None, stop, move |bound| {
+        node::run(loaded, drop, stop, move |bound| {
             banner(&bound, &token, &dir);
             tokio::spawn(async move {
                 let ok = examples::run(bound.agent, &token, &audit_path).await;

@@ -25,10 +25,11 @@ pub struct Bound {
     pub ops: SocketAddr,
 }
 
-/// Serves `loaded` until `stop` resolves. `on_ready` runs once the listeners are bound.
+/// Serves `loaded` until `stop` resolves. `feed` receives the state publisher (to reload the config
+/// file, or to follow the replicated store); `on_ready` runs once the listeners are bound.
 pub async fn run(
     loaded: LoadedConfig,
-    reload_from: Option<PathBuf>,
+    feed: impl FnOnce(StatePublisher),
     stop: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
@@ -45,9 +46,7 @@ pub async fn run(
         ops: ops.local_addr()?,
     };
     let (parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
-    if let Some(path) = reload_from {
-        tokio::spawn(reload_on_sighup(path, publisher));
-    }
+    feed(publisher);
     tracing::info!(agent = %bound.agent, ops = %bound.ops, "gateway node listening");
     on_ready(bound);
     serve(parts, Listeners { agent, ops }, stop).await?;
@@ -100,8 +99,9 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: draining sessions");
 }
 
+/// Re-reads the config file on each SIGHUP and publishes it (the node without a replicated store).
 #[cfg(unix)]
-async fn reload_on_sighup(path: PathBuf, publisher: StatePublisher) {
+pub async fn reload_on_sighup(path: PathBuf, publisher: StatePublisher) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return;
     };
@@ -119,4 +119,4 @@ async fn reload_on_sighup(path: PathBuf, publisher: StatePublisher) {
 }
 
 #[cfg(not(unix))]
-async fn reload_on_sighup(_path: PathBuf, _publisher: StatePublisher) {}
+pub async fn reload_on_sighup(_path: PathBuf, _publisher: StatePublisher) {}

@@ -1,0 +1,93 @@
+//! `portcullis serve --data-dir`: a gateway node whose servers, policies and grants come from the
+//! replicated store. On a node's first start the config file seeds the store (only what it lacks);
+//! on SIGHUP it proposes what changed; an adapter task turns each applied state into the gateway's snapshot.
+//!
+//! Only `portcullis-store` knows Raft; this module speaks its commands and snapshots.
+
+mod adapter;
+mod desired;
+mod open;
+mod propose;
+mod upstream;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use portcullis_gateway::config::LoadedConfig;
+use portcullis_store::Store;
+
+use crate::cli::ServeArgs;
+use crate::node;
+
+/// Runs a clustered node until SIGINT/SIGTERM.
+///
+/// # Errors
+/// When the store can't open, found or join the cluster, or can't take the config file's seed.
+pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<()> {
+    let opened = open::open(&args.cluster).await?;
+    let store = opened.store;
+    // Only a node that just founded or joined seeds: a restarting member may not have caught up
+    // yet, and what it lacks may only be what it hasn't applied (a server put is unconditional).
+    // Later edits of the file reach the store through SIGHUP.
+    if opened.fresh {
+        let seeded = propose::sync_from_file(&store, &args.config, desired::Mode::Seed)
+            .await
+            .context("seeding the store from the config file")?;
+        tracing::info!(
+            node = store.node_id(),
+            seeded,
+            "store seeded from the config file"
+        );
+    }
+    tracing::info!(node = store.node_id(), fresh = opened.fresh, "store ready");
+
+    // The data plane starts from the store's state, never from the file's.
+    let mut applied = store.subscribe();
+    let first = applied.borrow_and_update().clone();
+    let mut adapter = adapter::Adapter::default();
+    loaded.state = adapter.build(&first.state);
+
+    let raft_addr = opened.raft.as_ref().map(|raft| raft.addr.clone());
+    let following = store.clone();
+    let path = args.config.clone();
+    let result = node::run(
+        loaded,
+        move |publisher| {
+            tokio::spawn(adapter::follow(applied, publisher, adapter, first.state.clone()));
+            tokio::spawn(propose::on_sighup(following.clone(), path));
+            tokio::spawn(log_leader_changes(following));
+        },
+        node::shutdown_signal(),
+        |bound| {
+            // One machine-readable line for scripts and tests; logs go to stderr.
+            match &raft_addr {
+                Some(raft) => println!("ready agent={} ops={} raft={raft}", bound.agent, bound.ops),
+                None => println!("ready agent={} ops={}", bound.agent, bound.ops),
+            }
+        },
+    )
+    .await;
+    if let Some(raft) = opened.raft {
+        raft.stop().await;
+    }
+    if let Err(error) = store.shutdown().await {
+        tracing::warn!(%error, "the store did not stop cleanly");
+    }
+    result
+}
+
+/// Logs each change of leader this node sees, so operators (and tests) can tell who leads.
+async fn log_leader_changes(store: Store) {
+    let mut known = None;
+    loop {
+        let leader = store.leader();
+        if leader != known {
+            match leader {
+                Some(leader) => tracing::info!(node = store.node_id(), leader, "raft leader changed"),
+                None => tracing::info!(node = store.node_id(), "raft leader unknown"),
+            }
+            known = leader;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
