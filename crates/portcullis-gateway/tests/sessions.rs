@@ -344,3 +344,36 @@ async fn delete_ends_the_session() {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn server_notifications_wait_for_a_stream_opened_late() {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let node = TestNode::start("").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    // The upstream says its tools changed while no standalone stream is open (as servers do right
+    // after `initialized`, before the client's GET arrives).
+    let answered = node
+        .call("files", Some(ALICE), &session, "announce", json!({}))
+        .await;
+    assert_eq!(text(&answered), "announced");
+
+    let auth = format!("Bearer {ALICE}");
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = hyper::Request::get(format!("http://{}/mcp/files", node.agent))
+        .header("authorization", &auth)
+        .header("mcp-session-id", &session)
+        .header("accept", "text/event-stream")
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = support::EventStream::new(response.into_body());
+    let changed = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the parked notification");
+    assert_eq!(changed["method"], "notifications/tools/list_changed", "{changed}");
+    node.stop().await;
+}

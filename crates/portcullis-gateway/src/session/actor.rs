@@ -1,7 +1,7 @@
 //! The session actor: owns the upstream connection, rewrites request ids so the gateway's own requests
 //! never collide with the client's, and routes what the upstream says back to the request it concerns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -82,6 +82,9 @@ pub struct SessionState {
     pub(super) in_flight: HashMap<u64, Pending>,
     /// The client's standalone stream, when open.
     pub(super) listener: Option<mpsc::Sender<Value>>,
+    /// Server-wide notifications that arrived while no stream could take them (a server announcing
+    /// list changes right after `initialized`, before the client opened its GET stream). Bounded.
+    pub(super) parked: VecDeque<Value>,
     pub(super) sessions: Arc<Sessions>,
 }
 
@@ -107,6 +110,7 @@ impl Actor for SessionActor {
             next_id: 1,
             in_flight: HashMap::new(),
             listener: None,
+            parked: VecDeque::new(),
             sessions: args.sessions,
         })
     }
@@ -135,7 +139,7 @@ impl Actor for SessionActor {
                 drop(permit);
             }
             SessionMsg::Cancel { upstream_id, reason } => state.cancel(upstream_id, reason),
-            SessionMsg::Listen { stream } => state.listener = Some(stream),
+            SessionMsg::Listen { stream } => state.listen(stream),
             SessionMsg::Upstream(UpstreamEvent::Message(message)) => state.route(message),
             SessionMsg::Upstream(UpstreamEvent::RequestFailed { upstream_id, reason }) => {
                 state.fail_one(upstream_id, &reason);

@@ -4,9 +4,13 @@
 //! stream when it has one.
 
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::actor::{SessionState, deliver};
 use crate::jsonrpc::{self, Kind};
+
+/// How many server-wide notifications wait for a standalone stream; older ones give way.
+const MAX_PARKED: usize = 64;
 
 /// Notifications about the server rather than about a call.
 const SERVER_WIDE: [&str; 4] = [
@@ -59,12 +63,32 @@ impl SessionState {
             .or_else(|| self.in_flight.iter().max_by_key(|(id, _)| **id).map(|(_, p)| p));
         match target {
             Some(pending) => deliver(&pending.reply, message),
+            None if SERVER_WIDE.contains(&method) => self.park(message),
             None => {
                 if !self.deliver_to_listener(&message) {
                     tracing::debug!(session = %self.info.id, method, "upstream message with no open stream dropped");
                 }
             }
         }
+    }
+
+    /// Keeps a server-wide notification for the client's standalone stream, once it opens.
+    fn park(&mut self, message: Value) {
+        if self.parked.len() == MAX_PARKED {
+            self.parked.pop_front();
+            tracing::debug!(session = %self.info.id, "oldest parked notification dropped");
+        }
+        self.parked.push_back(message);
+    }
+
+    /// The client opened its standalone stream: it gets what waited for it, then everything new.
+    pub(super) fn listen(&mut self, stream: mpsc::Sender<Value>) {
+        while let Some(message) = self.parked.pop_front() {
+            if stream.try_send(message).is_err() {
+                break;
+            }
+        }
+        self.listener = Some(stream);
     }
 
     /// Sends to the standalone stream; false when there is none (or it is closed or full).
