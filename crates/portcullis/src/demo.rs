@@ -39,11 +39,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let verdict = Arc::clone(&all_as_expected);
-        let audit_path = dir.join("audit.jsonl");
+        let banner_dir = dir.clone();
         node::run(loaded, drop, stop, move |bound| {
-            banner(&bound, &token, &dir);
+            banner(&bound, &token, &banner_dir);
             tokio::spawn(async move {
-                let ok = examples::run(bound.agent, &token, &audit_path).await;
+                let ok = examples::run(bound.agent, &token).await;
                 verdict.store(ok, Ordering::Relaxed);
                 if !once {
                     println!("\nThe gateway keeps running: point an MCP client at it. Ctrl-C stops it.");
@@ -53,11 +53,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         })
         .await
     })?;
-    Ok(if !args.once || all_as_expected.load(Ordering::Relaxed) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    // Records are written right behind the answers; once the node has stopped, its writer has
+    // flushed them all, so this is the whole trail.
+    let audit_intact = examples::verify(&dir.join("audit.jsonl"));
+    Ok(
+        if !args.once || (all_as_expected.load(Ordering::Relaxed) && audit_intact) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 fn config(args: &DemoArgs, token: &str) -> anyhow::Result<String> {
