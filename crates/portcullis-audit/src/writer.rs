@@ -129,7 +129,32 @@ fn open_file(path: &Path) -> std::io::Result<File> {
 
 pub(crate) struct Pending {
     pub entry: AuditEntry,
-    pub reply: oneshot::Sender<Result<u64, AuditError>>,
+    pub reply: Reply,
+}
+
+/// How the writer tells an appender how its record fared.
+pub(crate) enum Reply {
+    /// The appender waits for the outcome.
+    Wait(oneshot::Sender<Result<u64, AuditError>>),
+    /// Nobody waits; a failure sets the appender's flag.
+    Detached(Arc<AtomicBool>),
+}
+
+impl Reply {
+    pub(crate) fn send(self, outcome: Result<u64, AuditError>) {
+        match self {
+            // The appender may have given up waiting; the record's fate is in the log either way.
+            Self::Wait(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Self::Detached(failed) => {
+                if let Err(error) = outcome {
+                    failed.store(true, Ordering::Relaxed);
+                    tracing::error!(%error, "a detached audit append failed");
+                }
+            }
+        }
+    }
 }
 
 /// Appends records; cheap to clone, one per task is fine.
@@ -150,13 +175,33 @@ impl AuditHandle {
     /// stopped, or the write failed.
     pub async fn append(&self, entry: AuditEntry) -> Result<u64, AuditError> {
         let (reply, done) = oneshot::channel();
-        self.tx.try_send(Pending { entry, reply }).map_err(|e| match e {
+        self.enqueue(Pending {
+            entry,
+            reply: Reply::Wait(reply),
+        })?;
+        done.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Queues one record without waiting for it to be written: for callers that answer before the
+    /// disk does and must still learn of a loss. If the record cannot be written later, the writer
+    /// sets `failed` (and logs why); the caller is expected to fail closed from then on.
+    ///
+    /// # Errors
+    /// The record was not queued: the queue is full or the writer has stopped (`failed` is untouched).
+    pub fn append_detached(&self, entry: AuditEntry, failed: Arc<AtomicBool>) -> Result<(), AuditError> {
+        self.enqueue(Pending {
+            entry,
+            reply: Reply::Detached(failed),
+        })
+    }
+
+    fn enqueue(&self, pending: Pending) -> Result<(), AuditError> {
+        self.tx.try_send(pending).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => AuditError::QueueFull {
                 capacity: self.capacity,
             },
             mpsc::error::TrySendError::Closed(_) => AuditError::WriterStopped,
-        })?;
-        done.await.map_err(|_| AuditError::WriterStopped)?
+        })
     }
 
     /// Whether an append could succeed now: the writer runs, is not refusing appends after a failed
