@@ -32,7 +32,7 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
-    let (audit, writer) = open_audit(&loaded.audit, loaded.settings.audit_wait_for_sync)?;
+    let (audit, writer) = open_audit(&loaded.audit)?;
     let listen = loaded.listen;
     let agent = TcpListener::bind(listen.agent)
         .await
@@ -66,25 +66,12 @@ pub async fn run(
 /// The sink the node writes to, and the writer task to wait for at shutdown (none when disabled).
 type OpenedAudit = (Arc<dyn AuditSink>, Option<JoinHandle<()>>);
 
-/// When answers do not wait for their records to be synced, the writer syncs at most this often:
-/// at thousands of calls per second a sync per batch was a fifth of the node's CPU, and a crash could
-/// already lose the last unsynced batch; it now loses at most this much more.
-const GROUP_COMMIT: Duration = Duration::from_millis(5);
-
-fn open_audit(settings: &AuditSettings, wait_for_sync: bool) -> anyhow::Result<OpenedAudit> {
+fn open_audit(settings: &AuditSettings) -> anyhow::Result<OpenedAudit> {
     if !settings.enabled {
         tracing::warn!("audit is disabled: decisions are not recorded");
         return Ok((Arc::new(NullAuditSink), None));
     }
-    let options = AuditOptions {
-        min_batch_interval: if wait_for_sync {
-            Duration::ZERO
-        } else {
-            GROUP_COMMIT
-        },
-        ..AuditOptions::default()
-    };
-    let (handle, writer) = AuditLog::open(&settings.path, options)
+    let (handle, writer) = AuditLog::open(&settings.path, AuditOptions::default())
         .with_context(|| format!("cannot open the audit log {}", settings.path.display()))?;
     tracing::info!(path = %settings.path.display(), last_seq = writer.last_seq(), "audit log open");
     Ok((Arc::new(handle), Some(tokio::spawn(writer.run()))))
