@@ -27,6 +27,22 @@ pub trait AuditSink: Send + Sync + 'static {
     fn is_healthy(&self) -> bool {
         true
     }
+
+    /// Hands an entry over without waiting for it to be durable; if it is lost, now or later, this
+    /// sets `failed` and logs why. The default appends in a background task; a sink with its own queue
+    /// can skip the task.
+    fn append_detached(self: Arc<Self>, entry: AuditEntry, failed: Arc<AtomicBool>) {
+        tokio::spawn(async move {
+            if let Err(error) = self.append(entry).await {
+                lost(&failed, &error);
+            }
+        });
+    }
+}
+
+fn lost(failed: &AtomicBool, error: &AuditError) {
+    failed.store(true, Ordering::Relaxed);
+    tracing::error!(%error, "audit append failed; refusing calls from now on");
 }
 
 /// How the data plane hands entries to its sink: waiting for each to be durable, or not.
@@ -63,13 +79,7 @@ impl AuditTrail {
                 "an earlier audit write failed; restart the node once the log is fixed".to_owned(),
             ));
         }
-        let (sink, failed) = (Arc::clone(&self.sink), Arc::clone(&self.failed));
-        tokio::spawn(async move {
-            if let Err(error) = sink.append(entry).await {
-                failed.store(true, Ordering::Relaxed);
-                tracing::error!(%error, "audit append failed; refusing calls from now on");
-            }
-        });
+        Arc::clone(&self.sink).append_detached(entry, Arc::clone(&self.failed));
         Ok(())
     }
 
@@ -91,6 +101,14 @@ impl AuditSink for portcullis_audit::AuditHandle {
 
     fn is_healthy(&self) -> bool {
         portcullis_audit::AuditHandle::is_healthy(self)
+    }
+
+    /// Straight onto the writer's queue: no task per record.
+    fn append_detached(self: Arc<Self>, entry: AuditEntry, failed: Arc<AtomicBool>) {
+        let queued = portcullis_audit::AuditHandle::append_detached(&self, entry, Arc::clone(&failed));
+        if let Err(e) = queued {
+            lost(&failed, &AuditError(e.to_string()));
+        }
     }
 }
 

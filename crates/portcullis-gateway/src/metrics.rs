@@ -9,10 +9,14 @@ use std::time::Duration;
 /// Upper bounds of the upstream latency histogram, in seconds.
 const LATENCY_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10.0];
 
+/// Decision counts of one server: tool, then decision.
+type ByTool = BTreeMap<String, BTreeMap<&'static str, u64>>;
+
 /// The node's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    decisions: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// Server, then tool, then decision: nested so counting a call allocates only the first time.
+    decisions: Mutex<BTreeMap<String, ByTool>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
@@ -27,9 +31,19 @@ impl Metrics {
 
     /// Counts one policy decision.
     pub fn decision(&self, server: &str, tool: &str, decision: &'static str) {
-        let mut map = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
-        *map.entry((server.to_owned(), tool.to_owned(), decision))
-            .or_insert(0) += 1;
+        let mut servers = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
+        if !servers.contains_key(server) {
+            servers.insert(server.to_owned(), BTreeMap::new());
+        }
+        let Some(tools) = servers.get_mut(server) else {
+            return;
+        };
+        if !tools.contains_key(tool) {
+            tools.insert(tool.to_owned(), BTreeMap::new());
+        }
+        if let Some(decisions) = tools.get_mut(tool) {
+            *decisions.entry(decision).or_insert(0) += 1;
+        }
     }
 
     /// Counts one error of a kind (`upstream`, `timeout`, `audit`, `bad_request`, ...).
@@ -58,19 +72,20 @@ impl Metrics {
         let _ = writeln!(out, "portcullis_sessions {sessions}");
         out.push_str("# HELP portcullis_decisions_total Policy decisions on tool calls.\n");
         out.push_str("# TYPE portcullis_decisions_total counter\n");
-        for ((server, tool, decision), n) in self
-            .decisions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "portcullis_decisions_total{{server=\"{}\",tool=\"{}\",decision=\"{decision}\"}} {n}",
-                escape(server),
-                escape(tool)
-            );
+        let servers = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
+        for (server, tools) in servers.iter() {
+            for (tool, decisions) in tools {
+                for (decision, n) in decisions {
+                    let _ = writeln!(
+                        out,
+                        "portcullis_decisions_total{{server=\"{}\",tool=\"{}\",decision=\"{decision}\"}} {n}",
+                        escape(server),
+                        escape(tool)
+                    );
+                }
+            }
         }
+        drop(servers);
         out.push_str("# HELP portcullis_errors_total Requests that failed, by kind.\n");
         out.push_str("# TYPE portcullis_errors_total counter\n");
         for (kind, n) in self.errors.lock().unwrap_or_else(PoisonError::into_inner).iter() {

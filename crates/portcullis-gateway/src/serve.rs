@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::node::{Node, NodeParts};
@@ -53,7 +54,11 @@ pub async fn serve(
         "gateway listening"
     );
     let draining = Arc::clone(&node);
-    let agent = axum::serve(listeners.agent, crate::http::router(Arc::clone(&node)))
+    // Answers are written whole (and SSE events one by one): Nagle would only delay them.
+    let agent_listener = listeners.agent.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    let agent = axum::serve(agent_listener, crate::http::router(Arc::clone(&node)))
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");

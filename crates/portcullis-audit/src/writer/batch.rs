@@ -4,12 +4,12 @@ use std::{fs::File, io::Write, sync::Arc, sync::atomic::Ordering};
 
 use serde_json::Value;
 
-use super::{AuditWriter, FsyncPolicy, Pending};
+use super::{AuditWriter, FsyncPolicy, Pending, Reply};
 use crate::{chain::seal, error::AuditError};
 
 /// Records of a batch that made it into the buffer, with their place in the chain.
 struct Sealed {
-    reply: tokio::sync::oneshot::Sender<Result<u64, AuditError>>,
+    reply: Reply,
     seq: u64,
 }
 
@@ -17,7 +17,7 @@ impl AuditWriter {
     pub(super) async fn write_batch(&mut self, batch: &mut Vec<Pending>) {
         if self.poisoned.load(Ordering::Relaxed) {
             for pending in batch.drain(..) {
-                let _ = pending.reply.send(Err(AuditError::Poisoned {
+                pending.reply.send(Err(AuditError::Poisoned {
                     path: self.path.clone(),
                 }));
             }
@@ -40,7 +40,7 @@ impl AuditWriter {
                     });
                 }
                 Err(e) => {
-                    let _ = pending.reply.send(Err(e));
+                    pending.reply.send(Err(e));
                 }
             }
         }
@@ -53,7 +53,7 @@ impl AuditWriter {
                 self.head.last_seq = seq;
                 self.head.last_hash = prev;
                 for s in sealed {
-                    let _ = s.reply.send(Ok(s.seq));
+                    s.reply.send(Ok(s.seq));
                 }
             }
             Err(e) => {
@@ -64,7 +64,7 @@ impl AuditWriter {
                 };
                 self.roll_back().await;
                 for s in sealed {
-                    let _ = s.reply.send(Err(err.clone()));
+                    s.reply.send(Err(err.clone()));
                 }
             }
         }

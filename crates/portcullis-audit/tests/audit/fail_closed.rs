@@ -37,6 +37,21 @@ async fn full_disk_makes_append_fail_and_stay_failed() {
     task.await.unwrap();
 }
 
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_detached_append_that_cannot_be_written_sets_the_flag() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let (handle, writer) = AuditLog::open("/dev/full", AuditOptions::default()).unwrap();
+    let task = tokio::spawn(writer.run());
+    let failed = Arc::new(AtomicBool::new(false));
+    handle.append_detached(entry(1), Arc::clone(&failed)).unwrap();
+    drop(handle);
+    task.await.unwrap();
+    assert!(failed.load(Ordering::Relaxed), "the lost record went unnoticed");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn full_queue_is_an_error_not_a_wait() {
     let dir = Scratch::new();

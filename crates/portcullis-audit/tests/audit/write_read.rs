@@ -163,3 +163,37 @@ async fn empty_log_verifies_as_intact_with_no_records() {
         (0, 0, GENESIS_HASH)
     );
 }
+
+#[tokio::test]
+async fn a_batch_interval_groups_records_and_each_append_waits_for_its_own_write() {
+    let dir = Scratch::new();
+    let interval = std::time::Duration::from_millis(150);
+    let (handle, task) = open(
+        &dir.log(),
+        AuditOptions {
+            min_batch_interval: interval,
+            ..Default::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(handle.append(entry(0)).await.unwrap(), 1);
+    // These arrive while the writer holds off, so they wait for the next batch, and share it.
+    let later: Vec<_> = (1..=4u64)
+        .map(|i| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.append(entry(i)).await.unwrap() })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in later {
+        seqs.push(t.await.unwrap());
+    }
+    assert!(started.elapsed() >= interval, "the second batch went out early");
+    seqs.sort_unstable();
+    assert_eq!(seqs, [2, 3, 4, 5]);
+    drop(handle);
+    task.await.unwrap();
+    let report = verify(dir.log()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.first_break);
+    assert_eq!(report.valid_records, 5);
+}

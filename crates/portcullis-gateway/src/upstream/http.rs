@@ -20,9 +20,12 @@ use crate::protocol::{SESSION_HEADER, VERSION_HEADER};
 pub struct HttpClient(Client<HttpConnector, Full<Bytes>>);
 
 impl HttpClient {
-    /// A client with default pooling.
+    /// A client with default pooling and `TCP_NODELAY`.
     pub fn new() -> Self {
-        Self(Client::builder(TokioExecutor::new()).build_http())
+        let mut connector = HttpConnector::new();
+        // Each message is written whole; Nagle would only hold a small request back for an ACK.
+        connector.set_nodelay(true);
+        Self(Client::builder(TokioExecutor::new()).build(connector))
     }
 }
 
