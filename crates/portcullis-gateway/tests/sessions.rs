@@ -282,10 +282,6 @@ async fn a_full_node_refuses_new_sessions_with_503() {
 
 #[tokio::test]
 async fn the_get_stream_carries_server_notifications_until_shutdown() {
-    use http_body_util::Full;
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-
     let node = TestNode::start("").await;
     let session = node.initialize("files", Some(ALICE)).await;
     let auth = format!("Bearer {ALICE}");
@@ -298,16 +294,7 @@ async fn the_get_stream_carries_server_notifications_until_shutdown() {
         .await;
     assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE);
 
-    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = hyper::Request::get(format!("http://{}/mcp/files", node.agent))
-        .header("authorization", &auth)
-        .header("mcp-session-id", &session)
-        .header("accept", "text/event-stream")
-        .body(Full::new(bytes::Bytes::new()))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut stream = support::EventStream::new(response.into_body());
+    let mut stream = node.open_stream("files", ALICE, &session).await;
 
     let answered = node
         .call("files", Some(ALICE), &session, "announce", json!({}))
@@ -347,10 +334,6 @@ async fn delete_ends_the_session() {
 
 #[tokio::test]
 async fn server_notifications_wait_for_a_stream_opened_late() {
-    use http_body_util::Full;
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-
     let node = TestNode::start("").await;
     let session = node.initialize("files", Some(ALICE)).await;
     // The upstream says its tools changed while no standalone stream is open (as servers do right
@@ -360,17 +343,7 @@ async fn server_notifications_wait_for_a_stream_opened_late() {
         .await;
     assert_eq!(text(&answered), "announced");
 
-    let auth = format!("Bearer {ALICE}");
-    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = hyper::Request::get(format!("http://{}/mcp/files", node.agent))
-        .header("authorization", &auth)
-        .header("mcp-session-id", &session)
-        .header("accept", "text/event-stream")
-        .body(Full::new(bytes::Bytes::new()))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut stream = support::EventStream::new(response.into_body());
+    let mut stream = node.open_stream("files", ALICE, &session).await;
     let changed = tokio::time::timeout(Duration::from_secs(5), stream.next())
         .await
         .expect("the parked notification");

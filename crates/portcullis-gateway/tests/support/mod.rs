@@ -414,6 +414,22 @@ async fn send_with(
     }
 }
 
+impl TestNode {
+    /// Opens the session's standalone stream (GET, `Accept: text/event-stream`) as `token`'s client.
+    pub async fn open_stream(&self, server: &str, token: &str, session: &str) -> EventStream {
+        let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let request = hyper::Request::get(format!("http://{}/mcp/{server}", self.agent))
+            .header("authorization", format!("Bearer {token}"))
+            .header("mcp-session-id", session)
+            .header("accept", "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        EventStream::new(response.into_body())
+    }
+}
+
 /// Reads an SSE response as it arrives, one event at a time.
 pub struct EventStream {
     body: hyper::body::Incoming,
