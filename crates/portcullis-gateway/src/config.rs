@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use file::{ConfigFile, DenialStyle};
+pub use file::{ConfigFile, DenialStyle, UpstreamSection};
 pub use load::{load_file, load_str};
 
 use crate::state::GatewayState;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -173,8 +173,9 @@ pub struct ServerSection {
     pub anonymous_policy: Option<String>,
 }
 
-/// `upstream = { type = "stdio", ... }` or `{ type = "http", url = ... }`.
-#[derive(Debug, Deserialize)]
+/// `upstream = { type = "stdio", ... }` or `{ type = "http", url = ... }`. Also the form the
+/// replicated store keeps a server's upstream in (as JSON).
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum UpstreamSection {
     /// A child process per session.
@@ -188,6 +189,7 @@ pub enum UpstreamSection {
         #[serde(default)]
         env: BTreeMap<String, String>,
         /// Working directory, relative to the config file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         cwd: Option<PathBuf>,
     },
     /// A Streamable HTTP endpoint.

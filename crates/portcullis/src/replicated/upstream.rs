@@ -1,53 +1,30 @@
 //! A server's upstream as the store keeps it: the config file's `upstream = { type = ... }` table as
 //! JSON, with paths already resolved against the config file that introduced it.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use anyhow::{Context as _, bail};
+use portcullis_gateway::config::UpstreamSection;
 use portcullis_gateway::state::UpstreamSpec;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// The JSON form, mirroring the config file's table (the gateway keeps that type private).
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum Stored {
-    Stdio {
-        command: PathBuf,
-        #[serde(default)]
-        args: Vec<String>,
-        #[serde(default)]
-        env: BTreeMap<String, String>,
-        cwd: Option<PathBuf>,
-    },
-    Http {
-        url: String,
-    },
-}
-
-/// The JSON form of an upstream.
+/// The JSON form of an upstream: the config file's table.
 pub fn to_json(spec: &UpstreamSpec) -> Value {
-    match spec {
+    let section = match spec.clone() {
         UpstreamSpec::Stdio {
             command,
             args,
             env,
             cwd,
-        } => {
-            let mut out = json!({
-                "type": "stdio",
-                "command": command.to_string_lossy(),
-                "args": args,
-                "env": env,
-            });
-            if let (Some(cwd), Some(object)) = (cwd, out.as_object_mut()) {
-                object.insert("cwd".to_owned(), Value::from(cwd.to_string_lossy()));
-            }
-            out
-        }
-        UpstreamSpec::Http { url } => json!({"type": "http", "url": url}),
-    }
+        } => UpstreamSection::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        },
+        UpstreamSpec::Http { url } => UpstreamSection::Http { url },
+    };
+    // Paths, strings and maps: nothing here can fail to serialize.
+    serde_json::to_value(section).unwrap_or(Value::Null)
 }
 
 /// Reads an upstream back, with the config loader's rules.
@@ -55,9 +32,9 @@ pub fn to_json(spec: &UpstreamSpec) -> Value {
 /// # Errors
 /// When the JSON is not an upstream the gateway understands.
 pub fn from_json(value: &Value) -> anyhow::Result<UpstreamSpec> {
-    let stored = Stored::deserialize(value).context("not an upstream the gateway understands")?;
-    Ok(match stored {
-        Stored::Stdio {
+    let section = UpstreamSection::deserialize(value).context("not an upstream the gateway understands")?;
+    Ok(match section {
+        UpstreamSection::Stdio {
             command,
             args,
             env,
@@ -68,7 +45,7 @@ pub fn from_json(value: &Value) -> anyhow::Result<UpstreamSpec> {
             env,
             cwd,
         },
-        Stored::Http { url } => {
+        UpstreamSection::Http { url } => {
             if !url.starts_with("http://") {
                 bail!("upstream url {url:?} must start with http://");
             }
@@ -79,6 +56,11 @@ pub fn from_json(value: &Value) -> anyhow::Result<UpstreamSpec> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
     use super::*;
 
     #[test]
