@@ -6,6 +6,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use portcullis_policy::Identity;
 
 use super::Reject;
+use crate::node::Node;
+use crate::session::SessionHandle;
 use crate::state::{GatewayState, Grant, ServerEntry, hash_token};
 
 /// The grant id anonymous callers get.
@@ -18,6 +20,37 @@ pub struct Caller {
     pub grant_id: Arc<str>,
     /// The grant (for anonymous callers, one made from the server's anonymous policy).
     pub grant: Arc<Grant>,
+}
+
+/// Admits a request for `server`: the Origin/Host guard, a server by that name in the current snapshot,
+/// and a caller whose grant covers it. Every route starts here.
+///
+/// # Errors
+/// 403 from the guard, 404 for an unknown server, and [`authenticate`]'s 401/403.
+pub fn admit(node: &Node, server: &str, headers: &HeaderMap) -> Result<(Arc<ServerEntry>, Caller), Reject> {
+    super::guard::check(headers, &node.settings)?;
+    let state = node.state.borrow().clone();
+    let entry = state
+        .servers
+        .get(server)
+        .cloned()
+        .ok_or_else(|| Reject::status(StatusCode::NOT_FOUND, format!("no server named {server:?}")))?;
+    let caller = authenticate(headers, &state, &entry)?;
+    Ok((entry, caller))
+}
+
+/// The session `id` if it exists and belongs to `caller` on `server`; else a 404 that tells the client
+/// to initialize again (another grant's session must look exactly like a missing one).
+pub fn owned_session(
+    node: &Node,
+    id: &str,
+    caller: &Caller,
+    server: &ServerEntry,
+) -> Result<SessionHandle, Reject> {
+    node.sessions
+        .get(id)
+        .filter(|s| s.info().grant == caller.grant_id && s.info().server == server.name)
+        .ok_or_else(|| Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again"))
 }
 
 /// Resolves the caller of `server`.

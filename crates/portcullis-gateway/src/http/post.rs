@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::dispatch::dispatch;
 use super::forward::{Answer, Finish, forward};
-use super::{Reject, auth, batch, body, guard, stateless};
+use super::{Reject, auth, batch, body, stateless};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::{self, SESSION_HEADER, VERSION_HEADER};
@@ -29,14 +29,7 @@ pub async fn post(
 }
 
 async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) -> Result<Response, Reject> {
-    guard::check(headers, &node.settings)?;
-    let state = node.state.borrow().clone();
-    let entry = state
-        .servers
-        .get(server)
-        .cloned()
-        .ok_or_else(|| Reject::status(StatusCode::NOT_FOUND, format!("no server named {server:?}")))?;
-    let caller = auth::authenticate(headers, &state, &entry)?;
+    let (entry, caller) = auth::admit(&node, server, headers)?;
     let bytes = body::read(body, headers, node.settings.max_body_bytes).await?;
     let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
         node.metrics.error("bad_request");
@@ -48,12 +41,7 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
     })?;
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     let session = match session_id {
-        Some(id) => Some(
-            node.sessions
-                .get(id)
-                .filter(|s| s.info().grant == caller.grant_id && s.info().server == entry.name)
-                .ok_or_else(|| Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again"))?,
-        ),
+        Some(id) => Some(auth::owned_session(&node, id, &caller, &entry)?),
         None => None,
     };
     let header_version = headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok());

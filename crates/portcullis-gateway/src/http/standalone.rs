@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{Reject, auth, guard};
+use super::{Reject, auth};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 use crate::session::SessionHandle;
@@ -80,23 +80,15 @@ pub async fn delete(
 
 /// The session named in `Mcp-Session-Id`, if it exists and belongs to this caller and server.
 fn owned_session(node: &Node, server: &str, headers: &HeaderMap) -> Result<SessionHandle, Reject> {
-    guard::check(headers, &node.settings)?;
-    let state = node.state.borrow().clone();
-    let entry = state
-        .servers
-        .get(server)
-        .cloned()
-        .ok_or_else(|| Reject::status(StatusCode::NOT_FOUND, format!("no server named {server:?}")))?;
-    let caller = auth::authenticate(headers, &state, &entry)?;
+    let (entry, caller) = auth::admit(node, server, headers)?;
     let Some(id) = headers.get(SESSION_HEADER) else {
         return Err(Reject::status(
             StatusCode::BAD_REQUEST,
             "this needs an Mcp-Session-Id header",
         ));
     };
-    id.to_str()
-        .ok()
-        .and_then(|id| node.sessions.get(id))
-        .filter(|s| s.info().grant == caller.grant_id && s.info().server == entry.name)
-        .ok_or_else(|| Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again"))
+    let id = id
+        .to_str()
+        .map_err(|_| Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again"))?;
+    auth::owned_session(node, id, &caller, &entry)
 }
