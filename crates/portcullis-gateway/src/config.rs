@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use file::{ConfigFile, DenialStyle, UpstreamSection};
+pub use file::{AdminRoleName, AdminSection, AdminTokenSection, ConfigFile, DenialStyle, UpstreamSection};
 pub use load::{load_file, load_str};
 
 use crate::state::GatewayState;
@@ -24,6 +24,8 @@ pub struct LoadedConfig {
     pub listen: ListenAddrs,
     /// Audit log settings (the log itself is opened by the binary).
     pub audit: AuditSettings,
+    /// The admin API (served by the binary when the node has a replicated store).
+    pub admin: AdminSection,
 }
 
 /// The two listening addresses.

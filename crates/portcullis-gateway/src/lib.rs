@@ -38,4 +38,4 @@ pub mod state;
 pub mod upstream;
 
 pub use node::{NodeParts, reload};
-pub use serve::{Listeners, ServeError, serve};
+pub use serve::{Listeners, ServeError, serve, serve_node};

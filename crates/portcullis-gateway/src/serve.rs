@@ -36,9 +36,21 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_node(Node::new(parts), listeners, shutdown).await
+}
+
+/// As [`serve`], for a node assembled by the caller (who keeps an `Arc` to operate on it: list and
+/// end sessions, append admin records to its audit trail).
+///
+/// # Errors
+/// When a listener fails.
+pub async fn serve_node(
+    node: Arc<Node>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let agent_addr = listeners.agent.local_addr()?;
     let ops_addr = listeners.ops.local_addr()?;
-    let node = Node::new(parts);
     let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
     let ops_server = tokio::spawn(
         axum::serve(listeners.ops, ops::router(Arc::clone(&node)))

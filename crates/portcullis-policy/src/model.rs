@@ -43,6 +43,13 @@ pub struct CompiledPolicy {
 }
 
 impl CompiledPolicy {
+    /// The tool keys the policy names exactly (globs and `*` aside), sorted.
+    pub fn tool_names(&self) -> impl Iterator<Item = &str> {
+        let mut names: Vec<&str> = self.exact.keys().map(AsRef::as_ref).collect();
+        names.sort_unstable();
+        names.into_iter()
+    }
+
     /// Stamps the revision the store assigned to this policy; decisions carry it for the audit trail.
     #[must_use]
     pub fn with_revision(mut self, revision: u64) -> Self {

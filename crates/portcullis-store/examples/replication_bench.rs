@@ -35,6 +35,7 @@ fn put(name: String, n: u64) -> AppRequest {
         author: "bench".to_owned(),
         at: Timestamp::from_millis(1_795_651_199_500),
         expected_revision: None,
+        shadow: false,
     }
 }
 

@@ -14,7 +14,7 @@ use portcullis_policy::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
-use crate::state::{CounterCeiling, CounterKey, PolicyRef};
+use crate::state::{AdminRole, CounterCeiling, CounterKey, PolicyRef};
 
 pub use validate::ValidationError;
 
@@ -52,6 +52,10 @@ pub enum AppRequest {
         at: Timestamp,
         /// Compare-and-set: the revision the author edited (0 for a new policy). Absent: unconditional.
         expected_revision: Option<u64>,
+        /// Store it as the policy's shadow (evaluated and audited, never enforced) instead of as a
+        /// new version. An ordinary put clears the shadow.
+        #[serde(default)]
+        shadow: bool,
     },
     /// Adds a grant: a bearer token's hash entitled to one server under a policy.
     PutGrant {
@@ -73,6 +77,45 @@ pub enum AppRequest {
         /// The grant's id.
         id: String,
         /// When it was revoked.
+        at: Timestamp,
+    },
+    /// Changes a grant: its labels, its policy, or (rotation) its token. Absent fields stay.
+    UpdateGrant {
+        /// The grant's id.
+        id: String,
+        /// The new labels.
+        labels: Option<BTreeMap<String, String>>,
+        /// What happens to its policy.
+        #[serde(default)]
+        policy: PolicyChange,
+        /// The new token's SHA-256: the old token stops working when this applies.
+        token_sha256: Option<String>,
+    },
+    /// Adds an admin API token.
+    PutAdminToken {
+        /// Who holds it.
+        name: String,
+        /// SHA-256 of the secret.
+        token_sha256: String,
+        /// What it may do.
+        role: AdminRole,
+        /// When it was created.
+        at: Timestamp,
+    },
+    /// Revokes an admin API token.
+    RevokeAdminToken {
+        /// The token's name.
+        name: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Announces where a node serves its admin API.
+    PutNode {
+        /// The node.
+        id: NodeId,
+        /// Its admin API address.
+        admin_addr: String,
+        /// When.
         at: Timestamp,
     },
     /// Adds `delta` to a counter; a positive delta must keep the counter within `ceiling`. A negative
@@ -165,6 +208,19 @@ pub enum AppRequest {
     },
 }
 
+/// What an [`AppRequest::UpdateGrant`] does to the grant's policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyChange {
+    /// Leave it.
+    #[default]
+    Keep,
+    /// Remove it: every call of the grant is denied.
+    Clear,
+    /// Use this one.
+    Set(PolicyRef),
+}
+
 /// How a policy document is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,6 +250,10 @@ impl AppRequest {
             Self::PutPolicy { .. } => "put_policy",
             Self::PutGrant { .. } => "put_grant",
             Self::RevokeGrant { .. } => "revoke_grant",
+            Self::UpdateGrant { .. } => "update_grant",
+            Self::PutAdminToken { .. } => "put_admin_token",
+            Self::RevokeAdminToken { .. } => "revoke_admin_token",
+            Self::PutNode { .. } => "put_node",
             Self::AddToCounter { .. } => "add_to_counter",
             Self::ResetCounter { .. } => "reset_counter",
             Self::PruneCounters { .. } => "prune_counters",

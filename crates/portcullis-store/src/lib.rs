@@ -30,14 +30,14 @@ mod state;
 mod state_machine;
 mod store;
 
-pub use command::{AppRequest, PolicyFormat, ValidationError};
+pub use command::{AppRequest, PolicyChange, PolicyFormat, ValidationError};
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use network::{ClusterSecret, WeakSecret};
 pub use response::{AppResponse, Applied, ApplyError};
 pub use state::{
-    ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord, PolicyHistory, PolicyRef,
-    PolicyVersion, ServerRecord, SessionRecord, State, StateSnapshot,
+    AdminRole, AdminTokenRecord, ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord,
+    NodeRecord, PolicyHistory, PolicyRef, PolicyVersion, ServerRecord, SessionRecord, State, StateSnapshot,
 };
 pub use state_machine::StateMachineStore;
 pub use store::{Store, StoreConfig};

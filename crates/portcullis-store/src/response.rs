@@ -111,6 +111,24 @@ pub enum ApplyError {
         /// The grant holding the token.
         existing: String,
     },
+    /// The grant was revoked; it can't change any more.
+    #[error("grant {id:?} is revoked: create a new grant")]
+    GrantRevoked {
+        /// The id.
+        id: String,
+    },
+    /// An admin token name that is already taken by a live token.
+    #[error("admin token {name:?} already exists: revoke it first or pick another name")]
+    TokenExists {
+        /// The name.
+        name: String,
+    },
+    /// An admin token name that names no token.
+    #[error("no admin token {name:?}")]
+    UnknownToken {
+        /// The name.
+        name: String,
+    },
     /// A grant id that names no grant.
     #[error("no grant {id:?}")]
     UnknownGrant {

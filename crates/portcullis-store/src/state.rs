@@ -7,6 +7,7 @@
 //! index. It reads no clock and no randomness, iterates only ordered maps, and never panics; the same
 //! log applied to two fresh states gives byte-identical snapshots.
 
+mod admin;
 mod approval;
 mod counter;
 mod grant;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use admin::{AdminRole, AdminTokenRecord, NodeRecord};
 pub use approval::{ApprovalRecord, ApprovalState};
 pub use counter::{CounterCeiling, CounterKey};
 pub use grant::GrantRecord;
@@ -45,6 +47,12 @@ pub struct State {
     pub approvals: Arc<BTreeMap<String, ApprovalRecord>>,
     /// Agent sessions by id.
     pub sessions: Arc<BTreeMap<String, SessionRecord>>,
+    /// Admin API tokens by name.
+    #[serde(default)]
+    pub admin_tokens: Arc<BTreeMap<String, AdminTokenRecord>>,
+    /// Nodes' admin addresses by node id.
+    #[serde(default, with = "crate::pairs")]
+    pub nodes: Arc<BTreeMap<crate::NodeId, NodeRecord>>,
 }
 
 /// The applied state as the data plane sees it: the state and the log index it reflects.
@@ -74,6 +82,7 @@ impl State {
                 author,
                 at,
                 expected_revision,
+                shadow,
             } => policy::put(
                 self,
                 policy::NewVersion {
@@ -83,6 +92,7 @@ impl State {
                     author,
                     at,
                     expected_revision,
+                    shadow,
                     log_index: index,
                 },
             ),
@@ -106,6 +116,36 @@ impl State {
                 },
             ),
             AppRequest::RevokeGrant { id, at } => grant::revoke(self, &id, at),
+            AppRequest::UpdateGrant {
+                id,
+                labels,
+                policy,
+                token_sha256,
+            } => grant::update(self, &id, labels, policy, token_sha256),
+            AppRequest::PutAdminToken {
+                name,
+                token_sha256,
+                role,
+                at,
+            } => admin::put_token(
+                self,
+                AdminTokenRecord {
+                    name,
+                    token_sha256,
+                    role,
+                    created_at: at,
+                    revoked_at: None,
+                },
+            ),
+            AppRequest::RevokeAdminToken { name, at } => admin::revoke_token(self, &name, at),
+            AppRequest::PutNode { id, admin_addr, at } => Ok(admin::put_node(
+                self,
+                id,
+                NodeRecord {
+                    admin_addr,
+                    updated_at: at,
+                },
+            )),
             AppRequest::AddToCounter { key, delta, ceiling } => counter::add(self, key, delta, ceiling),
             AppRequest::ResetCounter { key } => counter::reset(self, &key),
             AppRequest::PruneCounters { before_ms } => counter::prune(self, before_ms),

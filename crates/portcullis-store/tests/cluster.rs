@@ -95,6 +95,7 @@ fn put_policy_at(tag: &str, expected_revision: Option<u64>) -> AppRequest {
         author: "ops".to_owned(),
         at: Timestamp::from_millis(1_795_651_199_500),
         expected_revision,
+        shadow: false,
     }
 }
 

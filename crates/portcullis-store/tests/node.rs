@@ -33,6 +33,7 @@ fn put_policy(default: &str, expected_revision: Option<u64>) -> AppRequest {
         author: "alice".to_owned(),
         at: Timestamp::from_millis(1_795_651_199_500),
         expected_revision,
+        shadow: false,
     }
 }
 

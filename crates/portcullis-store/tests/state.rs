@@ -32,6 +32,7 @@ fn put_policy(name: &str, expected: Option<u64>) -> AppRequest {
         author: "alice".to_owned(),
         at: at(1_000),
         expected_revision: expected,
+        shadow: false,
     }
 }
 
@@ -315,6 +316,7 @@ fn malformed_commands_are_refused_before_proposing() {
         author: "alice".to_owned(),
         at: at(1_000),
         expected_revision: None,
+        shadow: false,
     };
     assert!(matches!(
         bad_policy.validate(),

@@ -64,6 +64,7 @@ fn sample_log(commands: u64) -> Vec<Entry> {
                 author: "alice".to_owned(),
                 at,
                 expected_revision: None,
+                shadow: false,
             },
             1 => AppRequest::PutServer {
                 name: format!("server-{}", i % 4),

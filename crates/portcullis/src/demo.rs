@@ -40,17 +40,22 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         };
         let verdict = Arc::clone(&all_as_expected);
         let banner_dir = dir.clone();
-        node::run(loaded, drop, stop, move |bound| {
-            banner(&bound, &token, &banner_dir);
-            tokio::spawn(async move {
-                let ok = examples::run(bound.agent, &token).await;
-                verdict.store(ok, Ordering::Relaxed);
-                if !once {
-                    println!("\nThe gateway keeps running: point an MCP client at it. Ctrl-C stops it.");
-                }
-                let _ = done.send(());
-            });
-        })
+        node::run(
+            loaded,
+            |_, _| {},
+            stop,
+            move |bound| {
+                banner(&bound, &token, &banner_dir);
+                tokio::spawn(async move {
+                    let ok = examples::run(bound.agent, &token).await;
+                    verdict.store(ok, Ordering::Relaxed);
+                    if !once {
+                        println!("\nThe gateway keeps running: point an MCP client at it. Ctrl-C stops it.");
+                    }
+                    let _ = done.send(());
+                });
+            },
+        )
         .await
     })?;
     // Records are written right behind the answers; once the node has stopped, its writer has

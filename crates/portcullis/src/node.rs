@@ -11,8 +11,9 @@ use anyhow::Context as _;
 use portcullis_audit::{AuditLog, AuditOptions};
 use portcullis_gateway::audit::{AuditSink, NullAuditSink};
 use portcullis_gateway::config::{AuditSettings, LoadedConfig};
+use portcullis_gateway::node::Node;
 use portcullis_gateway::state::StatePublisher;
-use portcullis_gateway::{Listeners, serve};
+use portcullis_gateway::{Listeners, serve_node};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -26,10 +27,11 @@ pub struct Bound {
 }
 
 /// Serves `loaded` until `stop` resolves. `feed` receives the state publisher (to reload the config
-/// file, or to follow the replicated store); `on_ready` runs once the listeners are bound.
+/// file, or to follow the replicated store) and the node (for the admin API); `on_ready` runs once
+/// the listeners are bound.
 pub async fn run(
     loaded: LoadedConfig,
-    feed: impl FnOnce(StatePublisher),
+    feed: impl FnOnce(StatePublisher, Arc<Node>),
     stop: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
@@ -46,10 +48,11 @@ pub async fn run(
         ops: ops.local_addr()?,
     };
     let (parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
-    feed(publisher);
+    let node = Node::new(parts);
+    feed(publisher, Arc::clone(&node));
     tracing::info!(agent = %bound.agent, ops = %bound.ops, "gateway node listening");
     on_ready(bound);
-    serve(parts, Listeners { agent, ops }, stop).await?;
+    serve_node(node, Listeners { agent, ops }, stop).await?;
     if let Some(writer) = writer {
         // Every handle went with the node; the writer flushes what is queued and ends.
         if tokio::time::timeout(Duration::from_secs(10), writer)

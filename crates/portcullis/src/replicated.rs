@@ -5,6 +5,7 @@
 //! Only `portcullis-store` knows Raft; this module speaks its commands and snapshots.
 
 mod adapter;
+mod admin;
 mod desired;
 mod open;
 mod propose;
@@ -48,25 +49,43 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     loaded.state = adapter.build(&first.state);
 
     let raft_addr = opened.raft.as_ref().map(|raft| raft.addr.clone());
+    let admin_listener = match loaded.admin.listen {
+        Some(addr) => Some(admin::bind(addr).await?),
+        None => None,
+    };
+    let admin_addr = admin_listener.as_ref().map(|listener| listener.addr);
+    let node_name = loaded.settings.node_id.clone();
+    let audit_path = loaded.audit.enabled.then(|| loaded.audit.path.clone());
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let following = store.clone();
     let path = args.config.clone();
     let result = node::run(
         loaded,
-        move |publisher| {
+        move |publisher, node| {
             tokio::spawn(adapter::follow(applied, publisher, adapter, first.state.clone()));
             tokio::spawn(propose::on_sighup(following.clone(), path));
+            if let Some(listener) = admin_listener {
+                let announcing = following.clone();
+                let addr = listener.addr;
+                tokio::spawn(async move { admin::announce(&announcing, addr).await });
+                admin::spawn(listener, following.clone(), node, node_name, audit_path, async {
+                    let _ = admin_stopped.await;
+                });
+            }
             tokio::spawn(log_leader_changes(following));
         },
         node::shutdown_signal(),
         |bound| {
             // One machine-readable line for scripts and tests; logs go to stderr.
-            match &raft_addr {
-                Some(raft) => println!("ready agent={} ops={} raft={raft}", bound.agent, bound.ops),
-                None => println!("ready agent={} ops={}", bound.agent, bound.ops),
-            }
+            let raft = raft_addr.map(|raft| format!(" raft={raft}")).unwrap_or_default();
+            let admin = admin_addr
+                .map(|admin| format!(" admin={admin}"))
+                .unwrap_or_default();
+            println!("ready agent={} ops={}{raft}{admin}", bound.agent, bound.ops);
         },
     )
     .await;
+    let _ = admin_stop.send(());
     if let Some(raft) = opened.raft {
         raft.stop().await;
     }

@@ -16,7 +16,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let path = args.config.clone();
     runtime.block_on(node::run(
         loaded,
-        move |publisher| {
+        move |publisher, _| {
             tokio::spawn(node::reload_on_sighup(path, publisher));
         },
         node::shutdown_signal(),

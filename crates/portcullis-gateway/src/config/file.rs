@@ -36,6 +36,44 @@ pub struct ConfigFile {
     /// Bearer-token grants.
     #[serde(default)]
     pub grants: Vec<GrantSection>,
+    /// The gRPC admin API (served by nodes with a replicated store).
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+/// `[admin]`: where the admin API listens and the tokens that seed it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// The admin API's address; absent: no admin API on this node.
+    pub listen: Option<SocketAddr>,
+    /// Admin tokens to seed the store with (only their SHA-256 hashes are written here).
+    #[serde(default)]
+    pub tokens: Vec<AdminTokenSection>,
+}
+
+/// One `[[admin.tokens]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenSection {
+    /// Who holds the token (the actor in audit records).
+    pub name: String,
+    /// What it may do.
+    pub role: AdminRoleName,
+    /// SHA-256 of the token, 64 lowercase hex digits.
+    pub token_sha256: String,
+}
+
+/// An admin token's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRoleName {
+    /// Read everything.
+    Viewer,
+    /// Read everything and decide approvals.
+    Approver,
+    /// Everything.
+    Admin,
 }
 
 /// `[node]`.

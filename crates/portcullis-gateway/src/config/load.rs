@@ -63,6 +63,7 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
             enabled: file.audit.enabled,
             path: base.join(&file.audit.path),
         },
+        admin: file.admin,
     })
 }
 

@@ -52,6 +52,14 @@ impl Sessions {
         self.map.len()
     }
 
+    /// The open sessions' descriptions (for operators), in no particular order.
+    pub fn list(&self) -> Vec<Arc<SessionInfo>> {
+        self.map
+            .iter()
+            .map(|entry| Arc::clone(entry.value().info()))
+            .collect()
+    }
+
     /// Whether no session is open.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()

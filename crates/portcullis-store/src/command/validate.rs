@@ -1,6 +1,6 @@
 //! Checks a command before it is proposed, so that nothing malformed ever enters the log.
 
-use super::AppRequest;
+use super::{AppRequest, PolicyChange};
 use crate::state::{CounterCeiling, CounterKey, PolicyRef};
 
 /// Names (servers, policies) appear in URL paths and counter scopes: keep them plain.
@@ -127,15 +127,34 @@ impl AppRequest {
             } => {
                 id_ok("grant id", id)?;
                 digest_ok("token_sha256", token_sha256)?;
-                size_ok("labels", labels.len(), MAX_ITEMS)?;
-                for (key, value) in labels {
-                    id_ok("label name", key)?;
-                    size_ok("label value", value.len(), MAX_ID)?;
-                }
+                labels_ok(labels)?;
                 name_ok("server", server)?;
                 policy.as_ref().map_or(Ok(()), policy_ref_ok)
             }
             Self::RevokeGrant { id, at: _ } => id_ok("grant id", id),
+            Self::UpdateGrant {
+                id,
+                labels,
+                policy,
+                token_sha256,
+            } => {
+                id_ok("grant id", id)?;
+                labels.as_ref().map_or(Ok(()), labels_ok)?;
+                if let PolicyChange::Set(policy) = policy {
+                    policy_ref_ok(policy)?;
+                }
+                token_sha256
+                    .as_deref()
+                    .map_or(Ok(()), |token| digest_ok("token_sha256", token))
+            }
+            Self::PutAdminToken {
+                name, token_sha256, ..
+            } => {
+                id_ok("token name", name)?;
+                digest_ok("token_sha256", token_sha256)
+            }
+            Self::RevokeAdminToken { name, at: _ } => id_ok("token name", name),
+            Self::PutNode { admin_addr, .. } => id_ok("admin_addr", admin_addr),
             Self::AddToCounter { key, delta, ceiling } => {
                 counter_key_ok(key)?;
                 finite("delta", *delta, false)?;
@@ -197,6 +216,15 @@ impl AppRequest {
             Self::RemoveSession { id } => id_ok("session id", id),
         }
     }
+}
+
+fn labels_ok(labels: &std::collections::BTreeMap<String, String>) -> Result<(), ValidationError> {
+    size_ok("labels", labels.len(), MAX_ITEMS)?;
+    for (key, value) in labels {
+        id_ok("label name", key)?;
+        size_ok("label value", value.len(), MAX_ID)?;
+    }
+    Ok(())
 }
 
 fn name_ok(field: &'static str, value: &str) -> Result<(), ValidationError> {

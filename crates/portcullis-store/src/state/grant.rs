@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::State;
 use super::policy::PolicyRef;
-use crate::{Applied, ApplyError};
+use crate::{Applied, ApplyError, PolicyChange};
 
-/// One grant. Immutable once written, except for revocation.
+/// One grant. Its labels, policy and token can change ([`crate::AppRequest::UpdateGrant`]); a
+/// revoked grant stays revoked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRecord {
@@ -64,6 +65,46 @@ pub(super) fn revoke(state: &mut State, id: &str, at: Timestamp) -> Result<Appli
     }
     if let Some(grant) = Arc::make_mut(&mut state.grants).get_mut(id) {
         grant.revoked_at = Some(at);
+    }
+    Ok(Applied::Done)
+}
+
+pub(super) fn update(
+    state: &mut State,
+    id: &str,
+    labels: Option<BTreeMap<String, String>>,
+    policy: PolicyChange,
+    token_sha256: Option<String>,
+) -> Result<Applied, ApplyError> {
+    let Some(current) = state.grants.get(id) else {
+        return Err(ApplyError::UnknownGrant { id: id.to_owned() });
+    };
+    if current.revoked_at.is_some() {
+        return Err(ApplyError::GrantRevoked { id: id.to_owned() });
+    }
+    if let PolicyChange::Set(policy) = &policy {
+        super::policy::resolve(state, &policy.name, policy.revision)?;
+    }
+    if let Some(token) = &token_sha256
+        && let Some(other) = state.grants.values().find(|other| &other.token_sha256 == token)
+    {
+        return Err(ApplyError::DuplicateToken {
+            existing: other.id.clone(),
+        });
+    }
+    let Some(grant) = Arc::make_mut(&mut state.grants).get_mut(id) else {
+        return Err(ApplyError::UnknownGrant { id: id.to_owned() });
+    };
+    if let Some(labels) = labels {
+        grant.labels = labels;
+    }
+    match policy {
+        PolicyChange::Keep => {}
+        PolicyChange::Clear => grant.policy = None,
+        PolicyChange::Set(policy) => grant.policy = Some(policy),
+    }
+    if let Some(token) = token_sha256 {
+        grant.token_sha256 = token;
     }
     Ok(Applied::Done)
 }

@@ -24,6 +24,10 @@ pub struct PolicyRef {
 pub struct PolicyHistory {
     /// The versions; shared so a new version doesn't copy the old texts.
     pub versions: Vec<Arc<PolicyVersion>>,
+    /// A candidate evaluated and audited beside the latest version, never enforced. Its revision is
+    /// the one it would get as the next version.
+    #[serde(default)]
+    pub shadow: Option<Arc<PolicyVersion>>,
 }
 
 impl PolicyHistory {
@@ -69,6 +73,7 @@ pub(super) struct NewVersion {
     pub(super) author: String,
     pub(super) at: Timestamp,
     pub(super) expected_revision: Option<u64>,
+    pub(super) shadow: bool,
     pub(super) log_index: u64,
 }
 
@@ -86,6 +91,27 @@ pub(super) fn put(state: &mut State, new: NewVersion) -> Result<Applied, ApplyEr
             actual,
         });
     }
+    let revision = actual.saturating_add(1);
+    let version = |new: NewVersion| PolicyVersion {
+        revision,
+        text: new.text,
+        format: new.format,
+        author: new.author,
+        proposed_at: new.at,
+        log_index: new.log_index,
+    };
+    if new.shadow {
+        let name = new.name.clone();
+        let history = Arc::make_mut(&mut state.policies)
+            .entry(name.clone())
+            .or_default();
+        history.shadow = Some(Arc::new(version(new)));
+        return Ok(Applied::PolicyVersion {
+            name,
+            revision,
+            unchanged: false,
+        });
+    }
     let latest = state.policies.get(&new.name).and_then(PolicyHistory::latest);
     if latest.is_some_and(|latest| latest.text == new.text && latest.format == new.format) {
         return Ok(Applied::PolicyVersion {
@@ -94,20 +120,15 @@ pub(super) fn put(state: &mut State, new: NewVersion) -> Result<Applied, ApplyEr
             unchanged: true,
         });
     }
-    let revision = actual.saturating_add(1);
+    let name = new.name.clone();
     let history = Arc::make_mut(&mut state.policies)
-        .entry(new.name.clone())
+        .entry(name.clone())
         .or_default();
-    history.versions.push(Arc::new(PolicyVersion {
-        revision,
-        text: new.text,
-        format: new.format,
-        author: new.author,
-        proposed_at: new.at,
-        log_index: new.log_index,
-    }));
+    history.versions.push(Arc::new(version(new)));
+    // Promoting a change ends its shadow trial.
+    history.shadow = None;
     Ok(Applied::PolicyVersion {
-        name: new.name,
+        name,
         revision,
         unchanged: false,
     })

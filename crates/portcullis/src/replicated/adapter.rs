@@ -161,6 +161,7 @@ mod tests {
             author: "test".to_owned(),
             at: Timestamp(1),
             expected_revision: None,
+            shadow: false,
         };
         state.apply(index, command).into_result().unwrap();
     }

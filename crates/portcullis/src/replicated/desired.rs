@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
-use portcullis_gateway::config::{ConfigFile, LoadedConfig};
+use portcullis_gateway::config::{AdminRoleName, ConfigFile, LoadedConfig};
 use portcullis_gateway::state::to_hex;
 use portcullis_policy::{Format, Timestamp};
-use portcullis_store::{AppRequest, PolicyFormat, PolicyRef, State};
+use portcullis_store::{AdminRole, AppRequest, PolicyFormat, PolicyRef, State};
 use serde_json::Value;
 
 use super::upstream;
@@ -23,6 +23,8 @@ pub struct Desired {
     pub servers: BTreeMap<String, (Value, Option<String>)>,
     /// Grant id to the grant.
     pub grants: BTreeMap<String, GrantWanted>,
+    /// Admin token name to its hash and role.
+    pub admin_tokens: BTreeMap<String, (String, AdminRole)>,
 }
 
 /// One `[[grants]]` entry.
@@ -75,6 +77,16 @@ pub fn read(path: &Path, loaded: &LoadedConfig) -> anyhow::Result<Desired> {
             },
         );
     }
+    for token in &loaded.admin.tokens {
+        let role = match token.role {
+            AdminRoleName::Viewer => AdminRole::Viewer,
+            AdminRoleName::Approver => AdminRole::Approver,
+            AdminRoleName::Admin => AdminRole::Admin,
+        };
+        desired
+            .admin_tokens
+            .insert(token.name.clone(), (token.token_sha256.clone(), role));
+    }
     Ok(desired)
 }
 
@@ -116,6 +128,7 @@ pub fn commands(
                 author: author.to_owned(),
                 at,
                 expected_revision: Some(revision),
+                shadow: false,
             });
         }
     }
@@ -161,6 +174,17 @@ pub fn commands(
                 }
             }
             Some(_) => {}
+        }
+    }
+    // Tokens the file names and the store lacks; the admin API manages them from then on.
+    for (name, (token_sha256, role)) in &desired.admin_tokens {
+        if !state.admin_tokens.contains_key(name) {
+            out.push(AppRequest::PutAdminToken {
+                name: name.clone(),
+                token_sha256: token_sha256.clone(),
+                role: *role,
+                at,
+            });
         }
     }
     out

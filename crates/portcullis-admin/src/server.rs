@@ -1,0 +1,65 @@
+//! One listener serving every admin service, plus `grpc.health.v1` and server reflection.
+
+use std::future::Future;
+
+use portcullis_proto::admin::policy_service_server::PolicyServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+
+use crate::auth::Authenticator;
+use crate::context::AdminContext;
+use crate::policies::Policies;
+
+/// Why the admin server stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The reflection service could not read the descriptors (a build problem).
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The listener or a connection failed.
+    #[error("admin API transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The admin API of one node.
+pub struct AdminServer {
+    context: AdminContext,
+}
+
+impl AdminServer {
+    /// Serves the store and node in `context`.
+    pub fn new(context: AdminContext) -> Self {
+        Self { context }
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    ///
+    /// # Errors
+    /// When reflection can't be built or the transport fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let auth = Authenticator::new(self.context.store.subscribe());
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<PolicyServiceServer<Policies>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(portcullis_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let policies = InterceptedService::new(
+            PolicyServiceServer::new(Policies::new(self.context.clone())),
+            auth.clone(),
+        );
+        tracing::info!(addr = ?listener.local_addr().ok(), "admin api listening");
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(policies)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await?;
+        Ok(())
+    }
+}
