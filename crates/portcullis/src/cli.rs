@@ -200,6 +200,20 @@ pub enum PolicyCommand {
     },
     /// Decide one tool call against a policy and say which rule fired and why.
     Explain(ExplainArgs),
+    /// Roll out a policy file cluster-wide through the admin API (or --dry-run / --shadow it).
+    Apply(crate::remote::policies::ApplyArgs),
+    /// Print a stored policy version (the latest by default).
+    Get(crate::remote::policies::GetArgs),
+    /// List the stored policies with their current revisions.
+    List(crate::remote::RemoteArgs),
+    /// List every version of a policy.
+    History(crate::remote::policies::NameArgs),
+    /// Show what changed between two versions of a policy.
+    Diff(crate::remote::policies::DiffArgs),
+    /// Store an earlier version's text as the newest version.
+    Rollback(crate::remote::policies::RollbackArgs),
+    /// Print each policy version as it is applied (until interrupted).
+    Watch(crate::remote::policies::WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -208,8 +222,17 @@ pub enum PolicyCommand {
     --tool create_charge --args '{\"amount\": 1200, \"currency\": \"jpy\"}'"
 )]
 pub struct ExplainArgs {
-    /// The policy file.
-    pub file: PathBuf,
+    /// The policy file (or --policy NAME to ask the admin API about a stored policy).
+    #[arg(required_unless_present = "policy")]
+    pub file: Option<PathBuf>,
+    /// A stored policy, dry-run by the admin API (see --addr/--token).
+    #[arg(long, conflicts_with_all = ["file", "counters", "now"])]
+    pub policy: Option<String>,
+    /// With --policy: the revision (the latest by default).
+    #[arg(long, requires = "policy")]
+    pub revision: Option<u64>,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteArgs,
     /// The tool being called.
     #[arg(long)]
     pub tool: String,
@@ -225,8 +248,6 @@ pub struct ExplainArgs {
     /// The time of the call (RFC 3339, e.g. 2026-11-25T10:30:00Z); defaults to now.
     #[arg(long)]
     pub now: Option<String>,
-    #[arg(long, short, value_enum, default_value_t)]
-    pub output: Output,
 }
 
 /// How to print results.

@@ -19,6 +19,7 @@ mod demo_server;
 mod logging;
 mod node;
 mod policy;
+mod remote;
 mod replicated;
 mod serve;
 

@@ -14,7 +14,17 @@ use crate::cli::PolicyCommand;
 pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Validate { files, output } => validate::run(&files, output),
-        PolicyCommand::Explain(args) => explain::run(&args),
+        PolicyCommand::Explain(args) => match &args.policy {
+            Some(name) => crate::remote::run(crate::remote::policies::explain(&args, name)),
+            None => explain::run(&args),
+        },
+        PolicyCommand::Apply(args) => crate::remote::run(crate::remote::policies::apply(&args)),
+        PolicyCommand::Get(args) => crate::remote::run(crate::remote::policies::get(&args)),
+        PolicyCommand::List(args) => crate::remote::run(crate::remote::policies::list(&args)),
+        PolicyCommand::History(args) => crate::remote::run(crate::remote::policies::history(&args)),
+        PolicyCommand::Diff(args) => crate::remote::run(crate::remote::policies::diff(&args)),
+        PolicyCommand::Rollback(args) => crate::remote::run(crate::remote::policies::rollback(&args)),
+        PolicyCommand::Watch(args) => crate::remote::run(crate::remote::policies::watch(&args)),
     }
 }
 

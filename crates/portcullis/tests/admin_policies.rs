@@ -217,6 +217,52 @@ async fn policy_rollout_through_any_node() {
     for node in &cluster.nodes {
         wait_revision(&node.admin_url(), 3).await;
     }
+
+    // The CLI over the same API, with scriptable output and exit codes.
+    let file = cluster.node(1).dir.join("deny-echo.json");
+    std::fs::write(&file, DENY_ECHO).unwrap();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(support::EXE)
+            .args(args)
+            .env("PORTCULLIS_ADMIN_ADDR", &follower)
+            .env("PORTCULLIS_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .unwrap()
+    };
+    let applied = cli(&[
+        "policy",
+        "apply",
+        "p",
+        file.to_str().unwrap(),
+        "--expected-revision",
+        "3",
+        "-o",
+        "json",
+    ]);
+    assert!(applied.status.success(), "{applied:?}");
+    let applied: serde_json::Value = serde_json::from_slice(&applied.stdout).unwrap();
+    assert_eq!(applied["revision"], 4);
+    let stale = cli(&[
+        "policy",
+        "apply",
+        "p",
+        file.to_str().unwrap(),
+        "--expected-revision",
+        "3",
+    ]);
+    assert_eq!(stale.status.code(), Some(1), "{stale:?}");
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("failedprecondition"),
+        "{stale:?}"
+    );
+    let listed = cli(&["policy", "list"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.starts_with("NAME") && listed.contains("\np     4"),
+        "{listed}"
+    );
+    let unreachable = cli(&["policy", "get", "p", "--addr", "http://127.0.0.1:1"]);
+    assert_eq!(unreachable.status.code(), Some(3), "{unreachable:?}");
 }
 
 async fn admin_call(mut client: PolicyServiceClient<Authed>, text: &str) -> tonic::Status {

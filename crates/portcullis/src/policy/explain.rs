@@ -11,9 +11,12 @@ use serde_json::{Value, json};
 use crate::cli::{ExplainArgs, Output};
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
-    let policy = match super::load(&args.file)? {
+    let Some(file) = &args.file else {
+        bail!("give a policy file, or --policy NAME for a stored policy");
+    };
+    let policy = match super::load(file)? {
         Ok(policy) => policy,
-        Err(errors) => bail!("{} is not a valid policy: {errors}", args.file.display()),
+        Err(errors) => bail!("{} is not a valid policy: {errors}", file.display()),
     };
     let call_args: Value = serde_json::from_str(&args.args).context("--args is not valid JSON")?;
     if !(call_args.is_object() || call_args.is_null()) {
@@ -53,7 +56,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         identity: &identity,
     };
     let decision = evaluate(&policy, &call, &counters, now);
-    match args.output {
+    match args.remote.output {
         Output::Text => print!("{}", text(&decision)),
         Output::Json => println!(
             "{}",
