@@ -19,6 +19,7 @@ use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 use crate::session::SessionHandle;
+use crate::session::replay::StreamKind;
 use portcullis_policy::CompiledPolicy;
 
 /// How long a session actor may take to accept a request.
@@ -102,17 +103,27 @@ pub async fn forward(
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
     let (events, body) = mpsc::channel::<Bytes>(16);
     let pump_session = session.clone();
+    // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
+    let resumable = (!answer.stateless).then(|| session.info().replay.open_stream(StreamKind::Response));
     tokio::spawn(async move {
+        let window = node.settings.sse_replay_window;
+        let frame = |message: &Value, last: bool| match resumable {
+            Some(stream) => pump_session.info().replay.record(stream, message, last, window),
+            None => sse_event(message),
+        };
         let mut message = first;
         loop {
             if is_final(&message) {
                 let took = started.elapsed();
                 let out = finalize(finish.apply(&node, &pump_session, message, took).await, answer);
-                let _ = events.send(sse_event(&out)).await;
+                let _ = events.send(frame(&out, true)).await;
                 return;
             }
-            if events.send(sse_event(&message)).await.is_err() {
-                // The client left: give up on the request; the finish hook settles counters as failed.
+            // A session-era client that left may resume: disconnection is not cancellation there,
+            // and the rest of the stream is kept for it.
+            if events.send(frame(&message, false)).await.is_err() && resumable.is_none() {
+                // The client left for good: give up on the request; the finish hook settles counters
+                // as failed.
                 pump_session.cancel(replies.upstream_id, "client disconnected");
                 let gone = jsonrpc::error(replies.id.clone(), jsonrpc::UPSTREAM_ERROR, "client disconnected");
                 finish.apply(&node, &pump_session, gone, started.elapsed()).await;
