@@ -14,6 +14,7 @@
 pub mod fake_http;
 #[path = "fake_logic.rs"]
 pub mod fake_logic;
+pub mod py;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
