@@ -6,6 +6,9 @@
 //! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied),
 //! `announce` (stdio only: answers, then says `notifications/tools/list_changed`).
 //! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
+//!
+//! [`respond_modern_only`] is the same server speaking only 2026-07-28: no `initialize`, a
+//! `server/discover`, and the protocol version required in every request's `_meta`.
 
 use serde_json::{Value, json};
 
@@ -113,4 +116,46 @@ pub fn respond(message: &Value, pid: u32) -> Reply {
         response: Some(response),
         ..Reply::default()
     }
+}
+
+/// The `_meta` key of a 2026-07-28 request's protocol version.
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// Decides the modern-only fake's answer to `message`.
+pub fn respond_modern_only(message: &Value, pid: u32) -> Reply {
+    let Some(id) = message.get("id").filter(|_| message.get("method").is_some()) else {
+        return Reply::default();
+    };
+    let error = |code: i64, text: &str| Reply {
+        response: Some(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})),
+        ..Reply::default()
+    };
+    match message["method"].as_str().unwrap_or("") {
+        "initialize" => return error(-32601, "method not found: this server speaks only 2026-07-28"),
+        "server/discover" => {
+            let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}},
+                "serverInfo": {"name": "fake-mcp-modern", "version": "1.0.0"}, "resultType": "complete"});
+            return Reply {
+                response: Some(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+                ..Reply::default()
+            };
+        }
+        _ => {}
+    }
+    if message["params"]["_meta"][META_VERSION] != "2026-07-28" {
+        return error(
+            -32022,
+            "unsupported protocol version: send _meta protocolVersion 2026-07-28",
+        );
+    }
+    let mut reply = respond(message, pid);
+    if let Some(result) = reply
+        .response
+        .as_mut()
+        .and_then(|r| r.get_mut("result"))
+        .and_then(Value::as_object_mut)
+    {
+        result.insert("resultType".to_owned(), json!("complete"));
+    }
+    reply
 }
