@@ -1,4 +1,5 @@
-//! Long-lived SSE responses (the GET stream, a resumed stream, the legacy stream): frames from a
+//! Long-lived SSE responses (the GET stream, a resumed stream, the legacy stream, a POST's answer to
+//! a call that streams): frames from a
 //! source, a keep-alive comment whenever the stream has been quiet for the configured interval (so
 //! proxies and clients keep a silent stream open, and a vanished client is noticed), and the end when
 //! the node begins to drain.
@@ -11,7 +12,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 /// The keep-alive frame: an SSE comment, which clients ignore.
@@ -24,17 +25,24 @@ pub(super) trait EventSource: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Option<Bytes>> + Send;
 }
 
-/// An SSE response fed by `source`.
+/// A stream fed through a channel (a POST's answer, pumped by its own task).
+impl EventSource for mpsc::Receiver<Bytes> {
+    async fn next(&mut self) -> Option<Bytes> {
+        self.recv().await
+    }
+}
+
+/// An SSE response fed by `source`; with `draining`, it ends when the node begins to drain.
 pub(super) fn response<S: EventSource>(
     source: S,
     keepalive: Duration,
-    draining: watch::Receiver<bool>,
+    draining: Option<watch::Receiver<bool>>,
 ) -> Response {
     let quiet = ticks(keepalive);
     let stream = futures_util::stream::unfold(
         (source, draining, quiet),
         |(mut source, mut draining, mut quiet)| async move {
-            if *draining.borrow() {
+            if draining.as_ref().is_some_and(|d| *d.borrow()) {
                 return None;
             }
             let frame = tokio::select! {
@@ -43,7 +51,7 @@ pub(super) fn response<S: EventSource>(
                     frame?
                 }
                 _ = quiet.tick() => Bytes::from_static(KEEPALIVE),
-                _ = draining.changed() => return None,
+                () = drained(draining.as_mut()) => return None,
             };
             Some((Ok::<_, Infallible>(frame), (source, draining, quiet)))
         },
@@ -56,6 +64,16 @@ pub(super) fn response<S: EventSource>(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// Resolves when the node begins to drain (never, without a receiver).
+async fn drained(draining: Option<&mut watch::Receiver<bool>>) {
+    match draining {
+        Some(draining) => {
+            let _ = draining.changed().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn ticks(every: Duration) -> Interval {

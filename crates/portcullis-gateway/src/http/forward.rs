@@ -1,12 +1,10 @@
 //! Forwarding one request through its session and answering with JSON, or with an SSE stream when the
 //! upstream sends messages (progress, logs, server requests) before its response.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
@@ -101,6 +99,7 @@ pub async fn forward(
         return response;
     }
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
+    let keepalive = node.settings.sse_keepalive;
     let (events, body) = mpsc::channel::<Bytes>(16);
     let pump_session = session.clone();
     // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
@@ -132,17 +131,9 @@ pub async fn forward(
             message = replies.next(&node, &pump_session).await;
         }
     });
-    let stream = futures_util::stream::unfold(body, |mut body| async move {
-        body.recv().await.map(|chunk| (Ok::<_, Infallible>(chunk), body))
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A long call may be quiet for minutes: keep-alives hold the stream open through proxies. It is
+    // not cut when the node drains: shutdown waits for in-flight answers.
+    let mut response = super::events::response(body, keepalive, None);
     if announced && let Ok(value) = HeaderValue::from_str(&session.info().id) {
         response.headers_mut().insert(SESSION_HEADER, value);
     }

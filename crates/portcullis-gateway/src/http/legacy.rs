@@ -76,7 +76,11 @@ async fn open(State(legacy): State<Arc<Legacy>>, Path(server): Path<String>, hea
         })
     };
     match opened.await {
-        Ok(stream) => events::response(stream, node.settings.sse_keepalive, node.draining.subscribe()),
+        Ok(stream) => events::response(
+            stream,
+            node.settings.sse_keepalive,
+            Some(node.draining.subscribe()),
+        ),
         Err(reject) => reject.into_response(),
     }
 }

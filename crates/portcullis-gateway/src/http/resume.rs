@@ -80,7 +80,7 @@ pub(super) fn open(node: &Node, session: &SessionHandle, headers: &HeaderMap) ->
     Ok(events::response(
         source,
         node.settings.sse_keepalive,
-        node.draining.subscribe(),
+        Some(node.draining.subscribe()),
     ))
 }
 

@@ -1,4 +1,4 @@
-//! Session-era SSE streams carry event ids; a client that loses its connection comes back with
+//! Long-lived SSE streams. Session-era events carry ids; a client that loses its connection comes back with
 //! `Last-Event-ID` and gets what it missed, exactly once and in order; quiet streams get keep-alives.
 //! Everything over real sockets: the connection is dropped mid-stream, then reopened.
 
@@ -184,5 +184,35 @@ async fn a_quiet_stream_gets_keep_alives_at_the_configured_interval() {
         .await;
     assert_eq!(text(&result), "announced");
     assert_eq!(stream.next().await["method"], "notifications/tools/list_changed");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_call_streaming_its_answer_gets_keep_alives_too() {
+    let node = TestNode::start("sse_keepalive_secs = 1").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let call = json!({"jsonrpc": "2.0", "id": "long", "method": "tools/call", "params": {
+        "name": "slow", "arguments": {"ms": 1600}, "_meta": {"progressToken": "p1"}}});
+    let (status, mut stream) = open(&node, hyper::Method::POST, &session, &[], Some(&call)).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut frames = Vec::new();
+    loop {
+        let frame = stream.next_frame().await;
+        let done = frame.contains(r#""id":"long""#);
+        frames.push(frame);
+        if done {
+            break;
+        }
+        assert!(frames.len() < 8, "{frames:#?}");
+    }
+    // Progress and log at once, a keep-alive while the tool works, then the response.
+    assert!(frames[0].contains("notifications/progress"), "{frames:#?}");
+    assert!(frames[1].contains("notifications/message"), "{frames:#?}");
+    assert!(
+        frames[2..frames.len() - 1]
+            .iter()
+            .any(|f| f.starts_with(": keep-alive")),
+        "{frames:#?}"
+    );
     node.stop().await;
 }
