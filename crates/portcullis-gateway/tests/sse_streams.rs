@@ -1,5 +1,6 @@
-//! Long-lived SSE streams. Session-era events carry ids; a client that loses its connection comes back with
-//! `Last-Event-ID` and gets what it missed, exactly once and in order; quiet streams get keep-alives.
+//! Long-lived SSE streams. Session-era events carry ids; a client that loses its connection comes
+//! back with `Last-Event-ID` and gets what it missed, exactly once and in order; quiet streams get
+//! keep-alives.
 //! Everything over real sockets: the connection is dropped mid-stream, then reopened.
 
 #![allow(
