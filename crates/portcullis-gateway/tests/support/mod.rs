@@ -12,6 +12,7 @@
 )]
 
 pub mod fake_http;
+pub mod fake_legacy;
 #[path = "fake_logic.rs"]
 pub mod fake_logic;
 pub mod py;
