@@ -17,9 +17,10 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Events kept per session at most, whatever their age.
-const MAX_EVENTS: usize = 512;
-/// Bytes kept per session at most (a large tool result still fits).
-const MAX_BYTES: usize = 8 * 1024 * 1024;
+const MAX_EVENTS: usize = 256;
+/// Bytes kept per session at most: a larger answer is delivered but cannot be replayed (the
+/// resumption is then refused, not silently short).
+const MAX_BYTES: usize = 2 * 1024 * 1024;
 
 /// Which kind of stream an event belonged to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
