@@ -203,3 +203,33 @@ async fn the_legacy_stream_is_guarded_like_the_streamable_endpoint() {
     assert_eq!(no_session.status, StatusCode::BAD_REQUEST);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_request_during_a_call_reaches_the_legacy_client_and_its_answer_goes_back() {
+    let node = TestNode::start("").await;
+    let bearer = format!("Bearer {ALICE}");
+    let (mut stream, endpoint) = open_legacy(&node, "files", &[("authorization", &bearer)]).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {"sampling": {}}, "clientInfo": {"name": "old", "version": "0"}}});
+    assert_eq!(post(&node, &endpoint, ALICE, &init).await, StatusCode::ACCEPTED);
+    assert_eq!(stream.next().await["id"], 1);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        post(&node, &endpoint, ALICE, &initialized).await,
+        StatusCode::ACCEPTED
+    );
+
+    // The tool asks the client to sample before it answers: the client's POST of its answer must
+    // get through while its call is still open.
+    let ask = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "ask", "arguments": {}}});
+    assert_eq!(post(&node, &endpoint, ALICE, &ask).await, StatusCode::ACCEPTED);
+    let request = stream.next().await;
+    assert_eq!(request["method"], "sampling/createMessage", "{request}");
+    let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+        "role": "assistant", "model": "m", "content": {"type": "text", "text": "4"}}});
+    assert_eq!(post(&node, &endpoint, ALICE, &reply).await, StatusCode::ACCEPTED);
+    let answer = stream.next().await;
+    assert_eq!(answer["id"], 2);
+    assert_eq!(text(&answer), "client said 4");
+    node.stop().await;
+}
