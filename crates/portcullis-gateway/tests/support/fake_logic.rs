@@ -4,7 +4,8 @@
 //! `arguments.fail` is true), `delete_file`, `drop_table`, `secret_tool`, `whoami` (the process id),
 //! `slow` (progress notifications first, and waits `arguments.ms`), `crash` (the process exits),
 //! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied),
-//! `announce` (stdio only: answers, then says `notifications/tools/list_changed`).
+//! `announce` (stdio only: answers, then says `notifications/tools/list_changed`, with
+//! `arguments.n` as `params._meta.n` so tests can tell announcements apart).
 //! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
 //!
 //! [`respond_modern_only`] is the same server speaking only 2026-07-28: no `initialize`, a
@@ -80,7 +81,10 @@ pub fn respond(message: &Value, pid: u32) -> Reply {
                 "announce" => {
                     return Reply {
                         response: Some(text_result(id, "announced".to_owned())),
-                        after: vec![json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})],
+                        after: vec![
+                            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+                            "params": {"_meta": {"n": args["n"]}}}),
+                        ],
                         ..Reply::default()
                     };
                 }
