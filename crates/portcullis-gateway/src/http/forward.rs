@@ -116,6 +116,9 @@ pub async fn forward(
                 let took = started.elapsed();
                 let out = finalize(finish.apply(&node, &pump_session, message, took).await, answer);
                 let _ = events.send(frame(&out, true)).await;
+                if resumable.is_some() {
+                    crate::session::replay::prune_later(pump_session.info(), window);
+                }
                 return;
             }
             // A session-era client that left may resume: disconnection is not cancellation there,

@@ -133,6 +133,7 @@ impl Drop for Live {
             self.info.replay.record(self.stream, &message, false, self.window);
         }
         self.info.replay.close(self.stream, self.window);
+        crate::session::replay::prune_later(&self.info, self.window);
     }
 }
 

@@ -8,7 +8,8 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -114,6 +115,8 @@ struct Inner {
 pub struct ReplayLog {
     inner: Mutex<Inner>,
     appended: Notify,
+    /// A task will forget expired events (see [`prune_later`]).
+    prune_scheduled: AtomicBool,
 }
 
 impl fmt::Debug for ReplayLog {
@@ -208,8 +211,55 @@ impl ReplayLog {
         self.appended.notified()
     }
 
+    /// Forgets what is past the window; returns how many events are left.
+    pub fn prune(&self, window: Duration) -> usize {
+        let mut inner = self.lock();
+        inner.prune(Instant::now(), window);
+        inner.entries.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Called when a stream ends: once its events are past the window they are forgotten, so an idle
+/// session keeps nothing (one task per session at most, not one per stream). `holder` is what owns
+/// the log (the session's info), kept alive until then.
+pub fn prune_later<H>(holder: &Arc<H>, window: Duration)
+where
+    H: AsRef<ReplayLog> + Send + Sync + 'static,
+{
+    let log: &ReplayLog = (**holder).as_ref();
+    if log.prune_scheduled.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        log.prune_scheduled.store(false, Ordering::Release);
+        return;
+    };
+    let holder = Arc::clone(holder);
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(window + Duration::from_millis(10)).await;
+            let log: &ReplayLog = (*holder).as_ref();
+            if log.prune(window) == 0 {
+                log.prune_scheduled.store(false, Ordering::Release);
+                return;
+            }
+        }
+    });
+}
+
+impl AsRef<ReplayLog> for ReplayLog {
+    fn as_ref(&self) -> &ReplayLog {
+        self
+    }
+}
+
+impl AsRef<ReplayLog> for super::SessionInfo {
+    fn as_ref(&self) -> &ReplayLog {
+        &self.replay
     }
 }
 
@@ -281,6 +331,23 @@ mod tests {
         assert_eq!(seqs, [2, 3]);
         assert!(all.finished);
         assert!(log.replay(all.frames[1].0, WINDOW).unwrap().finished);
+    }
+
+    #[tokio::test]
+    async fn an_idle_log_forgets_everything_once_the_window_has_passed() {
+        let window = Duration::from_millis(50);
+        let log = Arc::new(ReplayLog::default());
+        let stream = log.open_stream(StreamKind::Response);
+        let id = id_of(&log.record(stream, &json!(1), true, window));
+        prune_later(&log, window);
+        prune_later(&log, window);
+        assert!(log.replay(id, window).is_ok(), "kept within the window");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(log.lock().entries.len(), 0);
+        assert!(
+            !log.prune_scheduled.load(Ordering::Acquire),
+            "the pruner finished"
+        );
     }
 
     #[test]
