@@ -64,6 +64,10 @@ pub struct Settings {
     pub audit_fail_closed: bool,
     /// Whether a call's answer waits for its audit record to be on disk.
     pub audit_wait_for_sync: bool,
+    /// How often an idle long-lived SSE stream gets a keep-alive comment.
+    pub sse_keepalive: Duration,
+    /// How long SSE events are kept for clients resuming with `Last-Event-ID`.
+    pub sse_replay_window: Duration,
 }
 
 impl Default for Settings {
@@ -81,6 +85,8 @@ impl Default for Settings {
             audit_payloads: false,
             audit_fail_closed: true,
             audit_wait_for_sync: false,
+            sse_keepalive: Duration::from_secs(15),
+            sse_replay_window: Duration::from_secs(30),
         }
     }
 }

@@ -1,13 +1,17 @@
-//! The agents' listener: Streamable HTTP at `/mcp/<server>`.
+//! The agents' listener: Streamable HTTP at `/mcp/<server>`, and the legacy (2024-11-05) HTTP+SSE
+//! transport at `/sse/<server>` + `/messages/<server>`.
 
 mod auth;
 mod batch;
 mod body;
 mod dispatch;
+mod events;
 mod forward;
 mod guard;
+mod legacy;
 mod post;
 mod reject;
+mod resume;
 mod standalone;
 mod stateless;
 
@@ -34,7 +38,8 @@ pub fn router(node: Arc<Node>) -> Router {
                 .get(standalone::get)
                 .delete(standalone::delete),
         )
-        .with_state(node)
+        .with_state(Arc::clone(&node))
+        .merge(legacy::router(node))
 }
 
 /// A JSON response, for handlers that build responses by hand.

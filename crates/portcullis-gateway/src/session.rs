@@ -5,6 +5,7 @@ mod actor;
 mod handle;
 mod id;
 mod registry;
+pub mod replay;
 mod route;
 
 pub use actor::{SessionActor, SessionArgs, SessionMsg};

@@ -58,6 +58,11 @@ pub enum UpstreamSpec {
         /// The endpoint URL.
         url: String,
     },
+    /// A 2024-11-05 HTTP+SSE server (`http://` only): the URL of its event stream (`.../sse`).
+    Sse {
+        /// The stream's URL.
+        url: String,
+    },
 }
 
 /// What a bearer token entitles its holder to.

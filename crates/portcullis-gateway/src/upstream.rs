@@ -1,8 +1,9 @@
-//! The connection from one session to its upstream MCP server: a child process over stdio or a
-//! Streamable HTTP endpoint. Both deliver what the server says as [`UpstreamEvent`]s to the session
+//! The connection from one session to its upstream MCP server: a child process over stdio, a
+//! Streamable HTTP endpoint, or a legacy (2024-11-05) HTTP+SSE server. Both deliver what the server says as [`UpstreamEvent`]s to the session
 //! actor, which routes responses by id.
 
 mod http;
+mod legacy;
 mod sse;
 mod stdio;
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use http::HttpClient;
-pub use sse::SseParser;
+pub use sse::{SseEvent, SseParser};
 
 use crate::state::UpstreamSpec;
 
@@ -65,6 +66,8 @@ pub enum Upstream {
     Stdio(stdio::StdioUpstream),
     /// A Streamable HTTP endpoint.
     Http(http::HttpUpstream),
+    /// A 2024-11-05 HTTP+SSE server.
+    Legacy(legacy::LegacyUpstream),
 }
 
 impl Upstream {
@@ -83,6 +86,9 @@ impl Upstream {
             UpstreamSpec::Http { url } => {
                 http::HttpUpstream::new(url, client.clone(), events).map(Self::Http)
             }
+            UpstreamSpec::Sse { url } => {
+                legacy::LegacyUpstream::start(url, client.clone(), events).map(Self::Legacy)
+            }
         }
     }
 
@@ -95,6 +101,7 @@ impl Upstream {
         match self {
             Self::Stdio(s) => s.send(message),
             Self::Http(h) => h.send(message, upstream_id),
+            Self::Legacy(l) => l.send(message, upstream_id),
         }
     }
 

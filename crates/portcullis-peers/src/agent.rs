@@ -36,6 +36,7 @@ pub struct Agent {
     sdk: Sdk,
     url: String,
     token: Option<String>,
+    sse: bool,
 }
 
 impl Agent {
@@ -55,7 +56,15 @@ impl Agent {
             sdk,
             url: url.to_owned(),
             token: token.map(str::to_owned),
+            sse: false,
         })
+    }
+
+    /// The same agent over the legacy HTTP+SSE transport (2024-11-05): `url` is the SSE endpoint.
+    #[must_use]
+    pub fn over_sse(mut self) -> Self {
+        self.sse = true;
+        self
     }
 
     /// Runs a plan in one session; returns one JSON object per step, then a final `{"op": "done"}` (or
@@ -80,6 +89,9 @@ impl Agent {
             .args(["--url", &self.url, "--mode", mode]);
         if let Some(token) = &self.token {
             command.args(["--token", token]);
+        }
+        if self.sse {
+            command.args(["--transport", "sse"]);
         }
         let output = command.arg(Value::from(plan).to_string()).output();
         let output = match output {

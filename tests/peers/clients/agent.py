@@ -1,12 +1,13 @@
 """A scripted MCP agent for Portcullis tests, on whichever Python SDK the venv holds.
 
-    python agent.py --url URL [--token T] [--mode auto|legacy|2026-07-28] PLAN_JSON
+    python agent.py --url URL [--token T] [--mode auto|legacy|2026-07-28] [--transport streamable|sse] PLAN_JSON
     python agent.py --stdio [--mode ...] PLAN_JSON -- COMMAND [ARGS...]
 
 PLAN_JSON is a list of steps: {"op": "list"} | {"op": "call", "tool": NAME, "args": {...}} | {"op": "sleep", "s": 1.5}.
 Prints one JSON line per step: {"op": "list", "tools": [names]} | {"op": "call", "result": {...}} |
 {"op": ..., "error": {"code": int|null, "message": str}}; then {"op": "done", "protocol_version": ...}.
 On the 2.x SDK, --mode picks the era (`mcp.Client(mode=...)`); the 1.x SDK always runs the session era.
+--transport sse speaks the legacy HTTP+SSE transport (2024-11-05; the SDK's `sse_client`) to URL (`.../sse/...`).
 Exit status 0 when the plan ran (individual steps may have failed), 2 when the session could not start.
 """
 
@@ -78,6 +79,10 @@ async def open_session(stack: AsyncExitStack, args):
 
         if args.stdio:
             target = StdioServerParameters(command=command[0], args=command[1:])
+        elif args.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            target = sse_client(args.url, headers=headers)
         else:
             http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
             target = streamable_http_client(args.url, http_client=http)
@@ -90,6 +95,10 @@ async def open_session(stack: AsyncExitStack, args):
     if args.stdio:
         read, write = await stack.enter_async_context(
             stdio_client(StdioServerParameters(command=command[0], args=command[1:])))
+    elif args.transport == "sse":
+        from mcp.client.sse import sse_client
+
+        read, write = await stack.enter_async_context(sse_client(args.url, headers=headers))
     else:
         http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
         read, write, _ = await stack.enter_async_context(streamable_http_client(args.url, http_client=http))
@@ -131,6 +140,7 @@ def main() -> None:
     p.add_argument("--stdio", action="store_true")
     p.add_argument("--token")
     p.add_argument("--mode", default="auto")
+    p.add_argument("--transport", choices=["streamable", "sse"], default="streamable")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("plan")
     p.add_argument("command", nargs=argparse.REMAINDER)

@@ -4,6 +4,7 @@ Run with the py-mcp1 venv ($PEERS_PY_MCP1):
     python mcp1_server.py                                      # stdio
     python mcp1_server.py --http --port 8766                   # Streamable HTTP on 127.0.0.1:8766/mcp
     python mcp1_server.py --http --port 8766 --token s3cr3t    # ... requiring "Authorization: Bearer s3cr3t"
+    python mcp1_server.py --sse --port 8766                    # legacy HTTP+SSE (2024-11-05) on 127.0.0.1:8766/sse
 
 Legacy era only (initialize handshake, protocol 2025-11-25, Mcp-Session-Id).
 Prints "READY <url>" on stderr once listening.
@@ -56,20 +57,22 @@ def bearer_guard(app, token: str):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--http", action="store_true")
+    p.add_argument("--sse", action="store_true", help="serve the legacy HTTP+SSE transport instead")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8766)
     p.add_argument("--token")
     p.add_argument("--json-response", action="store_true")
     args = p.parse_args()
     mcp = build(args.host, args.port, args.json_response)
-    if not args.http:
+    if not args.http and not args.sse:
         mcp.run()  # stdio
         return
-    # Without the READY line and the token guard this is just: mcp.run("streamable-http")
+    # Without the READY line and the token guard this is just: mcp.run("streamable-http") (or "sse")
     import anyio
     import uvicorn
 
-    app = mcp.streamable_http_app()
+    app = mcp.sse_app() if args.sse else mcp.streamable_http_app()
+    path = "/sse" if args.sse else "/mcp"
     if args.token:
         app = bearer_guard(app, args.token)
     userver = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
@@ -80,7 +83,7 @@ def main() -> None:
             with anyio.fail_after(30):
                 while not userver.started:
                     await anyio.sleep(0.05)
-            print(f"READY http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
+            print(f"READY http://{args.host}:{args.port}{path}", file=sys.stderr, flush=True)
 
     anyio.run(serve)
 

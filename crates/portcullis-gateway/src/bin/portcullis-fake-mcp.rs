@@ -1,4 +1,5 @@
 //! A tiny stdio MCP server for the gateway's integration tests (not shipped: see `tests/support`).
+//! `--modern-only` makes it speak only protocol 2026-07-28.
 
 #[path = "../../tests/support/fake_logic.rs"]
 mod fake_logic;
@@ -9,6 +10,11 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 fn main() -> ExitCode {
+    let respond = if std::env::args().any(|a| a == "--modern-only") {
+        fake_logic::respond_modern_only
+    } else {
+        fake_logic::respond
+    };
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut stdout = std::io::stdout();
@@ -19,7 +25,7 @@ fn main() -> ExitCode {
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let reply = fake_logic::respond(&message, std::process::id());
+        let reply = respond(&message, std::process::id());
         if reply.crash {
             return ExitCode::from(3);
         }

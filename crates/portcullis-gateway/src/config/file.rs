@@ -121,6 +121,10 @@ pub struct LimitsSection {
     pub session_queue: usize,
     /// Sessions the node holds at once (each may own a process); new ones beyond are refused with 503.
     pub max_sessions: usize,
+    /// Seconds between keep-alive comments on an idle long-lived SSE stream (proxies cut silent ones).
+    pub sse_keepalive_secs: u64,
+    /// Seconds SSE events are kept for session-era clients that reconnect with `Last-Event-ID`.
+    pub sse_replay_window_secs: u64,
 }
 
 impl Default for LimitsSection {
@@ -131,6 +135,8 @@ impl Default for LimitsSection {
             upstream_timeout_secs: 60,
             session_queue: 64,
             max_sessions: 10_000,
+            sse_keepalive_secs: 15,
+            sse_replay_window_secs: 30,
         }
     }
 }
@@ -211,7 +217,7 @@ pub struct ServerSection {
     pub anonymous_policy: Option<String>,
 }
 
-/// `upstream = { type = "stdio", ... }` or `{ type = "http", url = ... }`. Also the form the
+/// `upstream = { type = "stdio", ... }`, `{ type = "http", url = ... }` or `{ type = "sse", url = ... }`. Also the form the
 /// replicated store keeps a server's upstream in (as JSON).
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -233,6 +239,11 @@ pub enum UpstreamSection {
     /// A Streamable HTTP endpoint.
     Http {
         /// `http://host:port/path`.
+        url: String,
+    },
+    /// A legacy (2024-11-05) HTTP+SSE server.
+    Sse {
+        /// Its event stream, `http://host:port/sse`.
         url: String,
     },
 }

@@ -51,6 +51,8 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
         audit_payloads: file.audit.include_payloads,
         audit_fail_closed: file.audit.fail_closed,
         audit_wait_for_sync: file.audit.wait_for_sync,
+        sse_keepalive: Duration::from_secs(file.limits.sse_keepalive_secs.max(1)),
+        sse_replay_window: Duration::from_secs(file.limits.sse_replay_window_secs),
     };
     Ok(LoadedConfig {
         settings,
@@ -186,13 +188,21 @@ fn upstream(name: &str, section: &UpstreamSection, base: &Path, problems: &mut V
             cwd: cwd.as_ref().map(|c| base.join(c)),
         },
         UpstreamSection::Http { url } => {
-            if !url.starts_with("http://") {
-                problems.push(format!(
-                    "servers.{name}.upstream.url: {url:?} must start with http:// (https upstreams are not supported yet)"
-                ));
-            }
+            check_url(name, url, problems);
             UpstreamSpec::Http { url: url.clone() }
         }
+        UpstreamSection::Sse { url } => {
+            check_url(name, url, problems);
+            UpstreamSpec::Sse { url: url.clone() }
+        }
+    }
+}
+
+fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
+    if !url.starts_with("http://") {
+        problems.push(format!(
+            "servers.{name}.upstream.url: {url:?} must start with http:// (https upstreams are not supported yet)"
+        ));
     }
 }
 

@@ -1,12 +1,10 @@
 //! Forwarding one request through its session and answering with JSON, or with an SSE stream when the
 //! upstream sends messages (progress, logs, server requests) before its response.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
@@ -19,6 +17,7 @@ use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 use crate::session::SessionHandle;
+use crate::session::replay::StreamKind;
 use portcullis_policy::CompiledPolicy;
 
 /// How long a session actor may take to accept a request.
@@ -100,19 +99,33 @@ pub async fn forward(
         return response;
     }
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
+    let keepalive = node.settings.sse_keepalive;
     let (events, body) = mpsc::channel::<Bytes>(16);
     let pump_session = session.clone();
+    // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
+    let resumable = (!answer.stateless).then(|| session.info().replay.open_stream(StreamKind::Response));
     tokio::spawn(async move {
+        let window = node.settings.sse_replay_window;
+        let frame = |message: &Value, last: bool| match resumable {
+            Some(stream) => pump_session.info().replay.record(stream, message, last, window),
+            None => sse_event(message),
+        };
         let mut message = first;
         loop {
             if is_final(&message) {
                 let took = started.elapsed();
                 let out = finalize(finish.apply(&node, &pump_session, message, took).await, answer);
-                let _ = events.send(sse_event(&out)).await;
+                let _ = events.send(frame(&out, true)).await;
+                if resumable.is_some() {
+                    crate::session::replay::prune_later(pump_session.info(), window);
+                }
                 return;
             }
-            if events.send(sse_event(&message)).await.is_err() {
-                // The client left: give up on the request; the finish hook settles counters as failed.
+            // A session-era client that left may resume: disconnection is not cancellation there,
+            // and the rest of the stream is kept for it.
+            if events.send(frame(&message, false)).await.is_err() && resumable.is_none() {
+                // The client left for good: give up on the request; the finish hook settles counters
+                // as failed.
                 pump_session.cancel(replies.upstream_id, "client disconnected");
                 let gone = jsonrpc::error(replies.id.clone(), jsonrpc::UPSTREAM_ERROR, "client disconnected");
                 finish.apply(&node, &pump_session, gone, started.elapsed()).await;
@@ -121,17 +134,9 @@ pub async fn forward(
             message = replies.next(&node, &pump_session).await;
         }
     });
-    let stream = futures_util::stream::unfold(body, |mut body| async move {
-        body.recv().await.map(|chunk| (Ok::<_, Infallible>(chunk), body))
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A long call may be quiet for minutes: keep-alives hold the stream open through proxies. It is
+    // not cut when the node drains: shutdown waits for in-flight answers.
+    let mut response = super::events::response(body, keepalive, None);
     if announced && let Ok(value) = HeaderValue::from_str(&session.info().id) {
         response.headers_mut().insert(SESSION_HEADER, value);
     }

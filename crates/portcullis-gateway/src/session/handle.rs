@@ -31,6 +31,8 @@ pub struct SessionInfo {
     pub upstream_init: OnceLock<Value>,
     /// Per-session counters.
     pub counters: Arc<MemoryCounters>,
+    /// Recent SSE events, for clients that resume with `Last-Event-ID`.
+    pub replay: super::replay::ReplayLog,
 }
 
 /// A cheap, cloneable handle on a session actor.

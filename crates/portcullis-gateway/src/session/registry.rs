@@ -132,6 +132,7 @@ impl Sessions {
             protocol_version: OnceLock::new(),
             upstream_init: OnceLock::new(),
             counters: Arc::new(MemoryCounters::new()),
+            replay: Default::default(),
         });
         let args = SessionArgs {
             info: Arc::clone(&info),

@@ -17,7 +17,7 @@ use crate::protocol::{SESSION_HEADER, VERSION_HEADER};
 
 /// A pooled HTTP/1 client shared by every HTTP upstream of a node.
 #[derive(Clone, Debug)]
-pub struct HttpClient(Client<HttpConnector, Full<Bytes>>);
+pub struct HttpClient(pub(super) Client<HttpConnector, Full<Bytes>>);
 
 impl HttpClient {
     /// A client with default pooling and `TCP_NODELAY`.

@@ -1,10 +1,19 @@
-//! An incremental `text/event-stream` parser: bytes in, complete event `data` payloads out.
+//! An incremental `text/event-stream` parser: bytes in, complete events out.
+
+/// One complete event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field (`None` means the default, `message`).
+    pub event: Option<String>,
+    /// The `data:` lines, joined with `\n`.
+    pub data: String,
+}
 
 /// Accumulates bytes until events are complete.
 #[derive(Debug, Default)]
 pub struct SseParser {
     pending: Vec<u8>,
-    data: String,
+    current: SseEvent,
     has_data: bool,
 }
 
@@ -14,9 +23,15 @@ impl SseParser {
         Self::default()
     }
 
-    /// Feeds a chunk; returns the data of every event it completed. Comments, `event:`, `id:` and
-    /// `retry:` lines are skipped: MCP puts the message in `data`.
+    /// Feeds a chunk; returns the data of every event it completed. MCP puts the message in `data`.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.feed_events(chunk).into_iter().map(|e| e.data).collect()
+    }
+
+    /// Feeds a chunk; returns every event it completed, with its name. Comments, `id:` and `retry:`
+    /// lines are skipped; an event without data is no event (the spec's rule, which also drops
+    /// keep-alives).
+    pub fn feed_events(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         self.pending.extend_from_slice(chunk);
         let mut events = Vec::new();
         while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
@@ -28,19 +43,28 @@ impl SseParser {
             let line = String::from_utf8_lossy(&line);
             if line.is_empty() {
                 if self.has_data {
-                    events.push(std::mem::take(&mut self.data));
+                    events.push(std::mem::take(&mut self.current));
                     self.has_data = false;
                 }
-            } else if let Some(value) = line.strip_prefix("data:") {
+                self.current = SseEvent::default();
+            } else if let Some(value) = field(&line, "data") {
                 if self.has_data {
-                    self.data.push('\n');
+                    self.current.data.push('\n');
                 }
-                self.data.push_str(value.strip_prefix(' ').unwrap_or(value));
+                self.current.data.push_str(value);
                 self.has_data = true;
+            } else if let Some(value) = field(&line, "event") {
+                self.current.event = Some(value.to_owned());
             }
         }
         events
     }
+}
+
+/// The value of `name: value` (one optional space after the colon).
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let value = line.strip_prefix(name)?.strip_prefix(':')?;
+    Some(value.strip_prefix(' ').unwrap_or(value))
 }
 
 #[cfg(test)]
@@ -55,5 +79,16 @@ mod tests {
             parser.feed(b"1}\r\n\r\n: ping\n\ndata: x\ndata: y\n\n"),
             vec!["{\"a\":1}", "x\ny"]
         );
+    }
+
+    #[test]
+    fn event_names_are_kept_and_reset_per_event() {
+        let mut parser = SseParser::new();
+        let events =
+            parser.feed_events(b"event: endpoint\ndata: /messages?session_id=1\n\nid: 3\ndata: {}\n\n");
+        assert_eq!(events[0].event.as_deref(), Some("endpoint"));
+        assert_eq!(events[0].data, "/messages?session_id=1");
+        assert_eq!(events[1].event, None);
+        assert_eq!(events[1].data, "{}");
     }
 }

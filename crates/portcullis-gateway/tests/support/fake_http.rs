@@ -13,7 +13,7 @@ use axum::routing::post;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use super::fake_logic::respond;
+use super::fake_logic::{respond, respond_modern_only};
 
 /// A running fake; aborted on drop.
 pub struct FakeHttp {
@@ -24,15 +24,30 @@ pub struct FakeHttp {
 #[derive(Default)]
 struct Fake {
     sessions: AtomicU32,
+    /// Speaks only 2026-07-28: no sessions, no `initialize`.
+    modern_only: bool,
 }
 
 impl FakeHttp {
     pub async fn start() -> Self {
+        Self::start_with(Fake::default()).await
+    }
+
+    /// A fake that speaks only 2026-07-28.
+    pub async fn start_modern_only() -> Self {
+        Self::start_with(Fake {
+            modern_only: true,
+            ..Fake::default()
+        })
+        .await
+    }
+
+    async fn start_with(fake: Fake) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
             .route("/mcp", post(handle).delete(|| async { StatusCode::NO_CONTENT }))
-            .with_state(Arc::new(Fake::default()));
+            .with_state(Arc::new(fake));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -54,11 +69,15 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let is_init = message["method"] == "initialize";
-    if !is_init && !headers.contains_key("mcp-session-id") {
+    let is_init = message["method"] == "initialize" && !fake.modern_only;
+    if !is_init && !fake.modern_only && !headers.contains_key("mcp-session-id") {
         return (StatusCode::BAD_REQUEST, "missing session").into_response();
     }
-    let reply = respond(&message, 0);
+    let reply = if fake.modern_only {
+        respond_modern_only(&message, 0)
+    } else {
+        respond(&message, 0)
+    };
     if reply.crash || reply.await_client {
         return (StatusCode::INTERNAL_SERVER_ERROR, "crashed").into_response();
     }

@@ -4,8 +4,12 @@
 //! `arguments.fail` is true), `delete_file`, `drop_table`, `secret_tool`, `whoami` (the process id),
 //! `slow` (progress notifications first, and waits `arguments.ms`), `crash` (the process exits),
 //! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied),
-//! `announce` (stdio only: answers, then says `notifications/tools/list_changed`).
+//! `announce` (stdio only: answers, then says `notifications/tools/list_changed`, with
+//! `arguments.n` as `params._meta.n` so tests can tell announcements apart).
 //! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
+//!
+//! [`respond_modern_only`] is the same server speaking only 2026-07-28: no `initialize`, a
+//! `server/discover`, and the protocol version required in every request's `_meta`.
 
 use serde_json::{Value, json};
 
@@ -77,7 +81,10 @@ pub fn respond(message: &Value, pid: u32) -> Reply {
                 "announce" => {
                     return Reply {
                         response: Some(text_result(id, "announced".to_owned())),
-                        after: vec![json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})],
+                        after: vec![
+                            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+                            "params": {"_meta": {"n": args["n"]}}}),
+                        ],
                         ..Reply::default()
                     };
                 }
@@ -113,4 +120,46 @@ pub fn respond(message: &Value, pid: u32) -> Reply {
         response: Some(response),
         ..Reply::default()
     }
+}
+
+/// The `_meta` key of a 2026-07-28 request's protocol version.
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// Decides the modern-only fake's answer to `message`.
+pub fn respond_modern_only(message: &Value, pid: u32) -> Reply {
+    let Some(id) = message.get("id").filter(|_| message.get("method").is_some()) else {
+        return Reply::default();
+    };
+    let error = |code: i64, text: &str| Reply {
+        response: Some(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})),
+        ..Reply::default()
+    };
+    match message["method"].as_str().unwrap_or("") {
+        "initialize" => return error(-32601, "method not found: this server speaks only 2026-07-28"),
+        "server/discover" => {
+            let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}},
+                "serverInfo": {"name": "fake-mcp-modern", "version": "1.0.0"}, "resultType": "complete"});
+            return Reply {
+                response: Some(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+                ..Reply::default()
+            };
+        }
+        _ => {}
+    }
+    if message["params"]["_meta"][META_VERSION] != "2026-07-28" {
+        return error(
+            -32022,
+            "unsupported protocol version: send _meta protocolVersion 2026-07-28",
+        );
+    }
+    let mut reply = respond(message, pid);
+    if let Some(result) = reply
+        .response
+        .as_mut()
+        .and_then(|r| r.get_mut("result"))
+        .and_then(Value::as_object_mut)
+    {
+        result.insert("resultType".to_owned(), json!("complete"));
+    }
+    reply
 }

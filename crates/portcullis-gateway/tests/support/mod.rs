@@ -12,8 +12,10 @@
 )]
 
 pub mod fake_http;
+pub mod fake_legacy;
 #[path = "fake_logic.rs"]
 pub mod fake_logic;
+pub mod py;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -434,6 +436,8 @@ impl TestNode {
 pub struct EventStream {
     body: hyper::body::Incoming,
     parser: Vec<u8>,
+    /// The id of the newest event read (`Last-Event-ID` for a resumption).
+    pub last_id: Option<String>,
 }
 
 impl EventStream {
@@ -441,26 +445,60 @@ impl EventStream {
         Self {
             body,
             parser: Vec::new(),
+            last_id: None,
         }
     }
 
+    /// The next message, skipping keep-alive comments and priming events (noting their ids).
     pub async fn next(&mut self) -> serde_json::Value {
+        loop {
+            let frame = self.next_frame().await;
+            if let Some(id) = frame.lines().find_map(|l| l.strip_prefix("id: ")) {
+                self.last_id = Some(id.to_owned());
+            }
+            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    }
+
+    /// The next raw event block (comments included), without its blank line.
+    pub async fn next_frame(&mut self) -> String {
         use http_body_util::BodyExt;
         loop {
             let text = String::from_utf8_lossy(&self.parser).into_owned();
             if let Some(end) = text.find("\n\n") {
-                let event = text[..end].to_owned();
                 self.parser.drain(..end + 2);
-                let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-                return serde_json::from_str(data).unwrap();
+                return text[..end].to_owned();
             }
             let frame = tokio::time::timeout(std::time::Duration::from_secs(5), self.body.frame())
                 .await
                 .expect("an event in time")
-                .unwrap()
+                .expect("the stream is still open")
                 .unwrap();
             if let Some(chunk) = frame.data_ref() {
                 self.parser.extend_from_slice(chunk);
+            }
+        }
+    }
+
+    /// Whether the stream ends (within five seconds) with no further message.
+    pub async fn ends(&mut self) -> bool {
+        use http_body_util::BodyExt;
+        loop {
+            let text = String::from_utf8_lossy(&self.parser).into_owned();
+            if text.contains("data: ") {
+                return false;
+            }
+            match tokio::time::timeout(std::time::Duration::from_secs(5), self.body.frame()).await {
+                Ok(None) => return true,
+                Ok(Some(Ok(frame))) => {
+                    if let Some(chunk) = frame.data_ref() {
+                        self.parser.extend_from_slice(chunk);
+                    }
+                }
+                Ok(Some(Err(_))) => return true,
+                Err(_) => return false,
             }
         }
     }

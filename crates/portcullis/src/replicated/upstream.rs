@@ -22,6 +22,7 @@ pub fn to_json(spec: &UpstreamSpec) -> Value {
             cwd,
         },
         UpstreamSpec::Http { url } => UpstreamSection::Http { url },
+        UpstreamSpec::Sse { url } => UpstreamSection::Sse { url },
     };
     // Paths, strings and maps: nothing here can fail to serialize.
     serde_json::to_value(section).unwrap_or(Value::Null)
@@ -45,13 +46,16 @@ pub fn from_json(value: &Value) -> anyhow::Result<UpstreamSpec> {
             env,
             cwd,
         },
-        UpstreamSection::Http { url } => {
-            if !url.starts_with("http://") {
-                bail!("upstream url {url:?} must start with http://");
-            }
-            UpstreamSpec::Http { url }
-        }
+        UpstreamSection::Http { url } => UpstreamSpec::Http { url: http_url(url)? },
+        UpstreamSection::Sse { url } => UpstreamSpec::Sse { url: http_url(url)? },
     })
+}
+
+fn http_url(url: String) -> anyhow::Result<String> {
+    if !url.starts_with("http://") {
+        bail!("upstream url {url:?} must start with http://");
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -76,6 +80,11 @@ mod tests {
             url: "http://127.0.0.1:1/mcp".to_owned(),
         };
         assert_eq!(from_json(&to_json(&http)).unwrap(), http);
+        let sse = UpstreamSpec::Sse {
+            url: "http://127.0.0.1:1/sse".to_owned(),
+        };
+        assert_eq!(from_json(&to_json(&sse)).unwrap(), sse);
+        assert!(from_json(&json!({"type": "sse", "url": "ftp://x"})).is_err());
         assert!(from_json(&json!({"type": "http", "url": "ftp://x"})).is_err());
         assert!(from_json(&json!({"type": "carrier-pigeon"})).is_err());
     }
