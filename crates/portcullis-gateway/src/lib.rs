@@ -27,6 +27,7 @@ pub mod config;
 pub mod counters;
 pub mod enforce;
 pub mod http;
+pub mod ingress;
 pub mod jsonrpc;
 pub mod metrics;
 pub mod node;
