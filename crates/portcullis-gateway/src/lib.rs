@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod node;
 pub mod ops;
 pub mod protocol;
+pub mod relay;
 mod serve;
 pub mod session;
 pub mod state;

@@ -193,6 +193,15 @@ impl TestNode {
         Self::start_loaded(loaded, dir, Some(upstream)).await
     }
 
+    /// Starts a gateway with the test config but `policy` as `policy.json`; `extra` lands in `[limits]`.
+    pub async fn start_with_policy(policy: &str, extra: &str) -> Self {
+        let upstream = fake_http::FakeHttp::start().await;
+        let dir = unique_dir();
+        std::fs::write(dir.join("policy.json"), policy).unwrap();
+        let loaded = load_str(&config(&upstream.url(), extra), &dir).unwrap();
+        Self::start_loaded(loaded, dir, Some(upstream)).await
+    }
+
     pub async fn start_loaded(
         loaded: portcullis_gateway::config::LoadedConfig,
         dir: PathBuf,
