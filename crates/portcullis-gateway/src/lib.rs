@@ -26,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod counters;
 pub mod enforce;
+pub mod front;
 pub mod http;
 pub mod ingress;
 pub mod jsonrpc;

@@ -20,6 +20,7 @@ mod logging;
 mod node;
 mod policy;
 mod replicated;
+mod run;
 mod serve;
 
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::DemoServer(args) => demo_server::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
         Command::Bench(args) => bench::run(&args),
