@@ -165,6 +165,32 @@ async fn a_stateless_client_closing_its_stream_cancels_the_call() {
 }
 
 #[tokio::test]
+async fn a_session_era_client_that_disconnects_does_not_cancel() {
+    let node = TestNode::start_with_policy(POLICY, "").await;
+    let session = node.initialize("files", Some(ALICE)).await;
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let mut stream = open_call(&node, &headers, &slow_call("d-1", 300)).await;
+    assert_eq!(stream.next().await["method"], "notifications/progress");
+    drop(stream);
+    // The spec: a disconnect is not a cancellation. The call runs to the end and is settled then.
+    let mut settled = Vec::new();
+    for _ in 0..100 {
+        settled = outcomes(&node);
+        if !settled.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(settled, ["ok"]);
+    let seen = seen_upstream(&node, &session).await;
+    assert_eq!(seen["cancelled"], json!([]), "{seen}");
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn a_silent_upstream_times_out_with_a_clear_error_and_releases_the_reservation() {
     let node = TestNode::start_with_policy(POLICY, "upstream_timeout_secs = 1").await;
     let session = node.initialize("files", Some(ALICE)).await;
