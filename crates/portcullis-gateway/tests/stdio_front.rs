@@ -80,15 +80,10 @@ impl Client {
         let (front_out, output) = tokio::io::duplex(1 << 16);
         let sink = audit.clone();
         let front = tokio::spawn(async move {
-            serve(
-                setup,
-                sink,
-                Arc::new(ManualClock::at(1_795_665_610_000)),
-                front_in,
-                front_out,
-            )
-            .await
-            .unwrap()
+            let clock = Arc::new(ManualClock::at(1_795_665_610_000));
+            serve(setup, sink, clock, (front_in, front_out), std::future::pending())
+                .await
+                .unwrap()
         });
         Self {
             input,

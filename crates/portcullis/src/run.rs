@@ -30,8 +30,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             setup,
             sink,
             Arc::new(SystemClock),
-            tokio::io::stdin(),
-            tokio::io::stdout(),
+            (tokio::io::stdin(), tokio::io::stdout()),
+            crate::node::shutdown_signal(),
         )
         .await;
         if let Some(writer) = writer
@@ -46,7 +46,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Reading stdin blocks a thread that nothing can interrupt: do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match ended? {
-        Ended::ClientClosed => Ok(ExitCode::SUCCESS),
+        Ended::ClientClosed | Ended::Stopped => Ok(ExitCode::SUCCESS),
         Ended::UpstreamClosed => {
             eprintln!("portcullis run: the upstream server went away");
             Ok(ExitCode::FAILURE)

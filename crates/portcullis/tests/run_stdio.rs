@@ -226,3 +226,87 @@ fn the_inspector_lists_calls_and_sees_denials_through_portcullis_run() {
     assert_eq!(audited(&dir), pairs(&[("echo", "allow"), ("charge", "deny")]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Process ids whose parent is `pid` (from /proc, so no tool is needed).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so read after its closing parenthesis.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        if after.split_whitespace().nth(1) == Some(pid.to_string().as_str()) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| !s.contains("State:\tZ"))
+}
+
+#[test]
+fn portcullis_run_exits_cleanly_on_closed_stdin_or_sigterm_and_ends_its_server() {
+    use std::io::Write as _;
+    use std::time::{Duration, Instant};
+
+    for how in ["close stdin", "SIGTERM"] {
+        let dir = support::temp_dir(&format!("run-end-{}", how.len()));
+        let command = run_command(&dir, &["--", EXE, "demo-server"]);
+        let mut run = Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = run.stdin.take().unwrap();
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+        writeln!(stdin, "{init}").unwrap();
+        let mut stdout = BufReader::new(run.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            answer["result"]["serverInfo"]["name"], "portcullis-demo",
+            "{line}"
+        );
+        let server = children_of(run.id());
+        assert_eq!(server.len(), 1, "one server process: {server:?}");
+        if how == "close stdin" {
+            drop(stdin);
+        } else {
+            let sent = Command::new("kill")
+                .args(["-TERM", &run.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = run.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{how}: portcullis run did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{how}: {status:?}");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert_eq!(rest, "", "{how}: nothing but protocol on stdout");
+        for _ in 0..100 {
+            if !is_running(server[0]) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!is_running(server[0]), "{how}: the server process was ended");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

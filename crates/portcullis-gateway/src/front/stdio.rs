@@ -53,6 +53,8 @@ pub struct StdioSetup {
 pub enum Ended {
     /// The client closed its input (or stopped reading the output): the normal end.
     ClientClosed,
+    /// The caller's stop future resolved (a signal).
+    Stopped,
     /// The upstream went away (the child exited, the remote session ended).
     UpstreamClosed,
 }
@@ -68,7 +70,8 @@ pub enum StdioError {
     Read(std::io::Error),
 }
 
-/// Serves one client on `input`/`output` until either side goes away.
+/// Serves one client on `input`/`output` until either side goes away or `stop` resolves; each way
+/// ends the same: calls in flight cancelled and settled, the session stopped, the output flushed.
 ///
 /// # Errors
 /// When the upstream cannot be started or the input cannot be read.
@@ -76,13 +79,14 @@ pub async fn serve<R, W>(
     setup: StdioSetup,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
-    input: R,
-    output: W,
+    io: (R, W),
+    stop: impl Future<Output = ()>,
 ) -> Result<Ended, StdioError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let (input, output) = io;
     let max_bytes = setup.settings.max_body_bytes;
     let caller = Caller {
         grant_id: Arc::from(setup.grant.identity.id.as_str()),
@@ -109,8 +113,10 @@ where
     tracing::info!(server = %server.name, grant = %caller.grant_id, "stdio front serving");
     let mut calls = Calls::new(Arc::clone(&node), caller, session.clone(), out.clone());
     let mut lines = Lines::new(BufReader::new(input), max_bytes);
+    let mut stop = std::pin::pin!(stop);
     let ended = loop {
         tokio::select! {
+            () = &mut stop => break Ok(Ended::Stopped),
             line = lines.next() => match line {
                 Ok(Some(Line::Text(bytes))) => receive(&mut calls, &bytes, max_bytes).await,
                 Ok(Some(Line::TooLong(len))) => {
@@ -133,6 +139,7 @@ where
     };
     match &ended {
         Ok(Ended::ClientClosed) => tracing::info!("client closed its input: stopping"),
+        Ok(Ended::Stopped) => tracing::info!("told to stop: stopping"),
         Ok(Ended::UpstreamClosed) => tracing::warn!("upstream went away: stopping"),
         Err(error) => tracing::error!(%error, "stdio front failed: stopping"),
     }
