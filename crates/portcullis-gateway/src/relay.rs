@@ -6,8 +6,10 @@
 //! exactly one [`Finish::apply`]: answered, failed, timed out, cancelled or abandoned; so every
 //! reservation is committed or rolled back and every forwarded call is audited once.
 
+mod envelope;
 mod exchange;
 mod finish;
 
+pub use envelope::{is_cacheable, is_stateless, stateless_result};
 pub use exchange::{Abandon, Exchange, Step};
 pub use finish::{Finish, finish_for};

@@ -110,11 +110,20 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn python_sdk_stdio_clients_are_enforced_through_portcullis_run() {
     let peers = Peers::ensure(&[Component::PyMcp2, Component::PyMcp1]).expect("test peers must install");
-    for (sdk, name) in [(Sdk::Legacy, "py2"), (Sdk::V1, "py1")] {
+    for (sdk, name) in [
+        (Sdk::Modern, "py2-modern"),
+        (Sdk::Legacy, "py2-legacy"),
+        (Sdk::V1, "py1"),
+    ] {
         let dir = support::temp_dir(&format!("run-{name}"));
         let command = run_command(&dir, &["--", EXE, "demo-server"]);
         let lines = Agent::stdio(&peers, sdk, &command).unwrap().run(&plan());
         assert_enforced(&lines);
+        let era = lines[3]["protocol_version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(era == "2026-07-28", sdk == Sdk::Modern, "{name} spoke {era}");
         assert_eq!(audited(&dir), pairs(&[("echo", "allow"), ("charge", "deny")]));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -16,7 +16,7 @@ use super::json_response;
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 pub(super) use crate::relay::Finish;
-use crate::relay::{Abandon, Exchange, Step};
+use crate::relay::{Abandon, Exchange, Step, stateless_result};
 use crate::session::SessionHandle;
 
 /// How to answer.
@@ -131,23 +131,12 @@ pub async fn forward_collect(
 }
 
 /// Stateless clients expect `resultType` on results; session-era upstreams do not send it.
-pub(super) fn finalize(mut response: Value, answer: Answer) -> Value {
-    if answer.stateless
-        && let Some(result) = response.get_mut("result").and_then(Value::as_object_mut)
-    {
-        result
-            .entry("resultType")
-            .or_insert_with(|| Value::from("complete"));
-        if answer.cacheable {
-            // What the client sees is filtered per grant and policies change at any time: not shareable,
-            // and fresh only now.
-            result.entry("ttlMs").or_insert_with(|| Value::from(0));
-            result
-                .entry("cacheScope")
-                .or_insert_with(|| Value::from("private"));
-        }
+pub(super) fn finalize(response: Value, answer: Answer) -> Value {
+    if answer.stateless {
+        stateless_result(response, answer.cacheable)
+    } else {
+        response
     }
-    response
 }
 
 fn announce(response: &mut Response, node: &Node, session: &SessionHandle, answer: Answer) {

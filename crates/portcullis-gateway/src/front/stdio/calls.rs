@@ -12,7 +12,9 @@ use tokio::task::JoinSet;
 use crate::http::Caller;
 use crate::jsonrpc;
 use crate::node::Node;
-use crate::relay::{Abandon, Exchange, Finish, Step, finish_for};
+use crate::relay::{
+    Abandon, Exchange, Finish, Step, finish_for, is_cacheable, is_stateless, stateless_result,
+};
 use crate::session::SessionHandle;
 
 /// Requests in flight, by the client's id (as JSON text): whether the client cancelled them.
@@ -53,6 +55,7 @@ impl Calls {
 
     /// A request: decided now (so decisions follow the client's order), then forwarded in its own task.
     pub async fn request(&mut self, message: Value) {
+        let shape = Shape::of(&message);
         let first_initialize = !self.initialized && jsonrpc::method(&message) == Some("initialize");
         let finish = if first_initialize {
             self.initialized = true;
@@ -62,7 +65,7 @@ impl Calls {
         };
         let finish = match finish {
             Ok(finish) => finish,
-            Err(answer) => return self.reply(answer).await,
+            Err(answer) => return self.reply(shape.apply(answer)).await,
         };
         let key = id_key(&message);
         lock(&self.in_flight).insert(key.clone(), false);
@@ -74,7 +77,7 @@ impl Calls {
                 Ok(exchange) => exchange,
                 Err(failed) => {
                     lock(&in_flight).remove(&key);
-                    let _ = out.send(failed).await;
+                    let _ = out.send(shape.apply(failed)).await;
                     return;
                 }
             };
@@ -88,7 +91,7 @@ impl Calls {
                     Step::Done(response) => {
                         let cancelled = lock(&in_flight).remove(&key).unwrap_or(false);
                         if !cancelled {
-                            let _ = out.send(response).await;
+                            let _ = out.send(shape.apply(response)).await;
                         }
                         return;
                     }
@@ -124,6 +127,31 @@ impl Calls {
         // The settling runs in tasks of its own (see `Exchange`'s drop); let them take their turn
         // before the session stops.
         tokio::task::yield_now().await;
+    }
+}
+
+/// How the client's era shapes results: a 2026-07-28 client (over stdio the upstream speaks its era
+/// directly) still needs the envelope on the gateway's own answers, denials included.
+#[derive(Clone, Copy)]
+struct Shape {
+    stateless: bool,
+    cacheable: bool,
+}
+
+impl Shape {
+    fn of(request: &Value) -> Self {
+        Self {
+            stateless: is_stateless(request),
+            cacheable: is_cacheable(jsonrpc::method(request)),
+        }
+    }
+
+    fn apply(self, response: Value) -> Value {
+        if self.stateless {
+            stateless_result(response, self.cacheable)
+        } else {
+            response
+        }
     }
 }
 
