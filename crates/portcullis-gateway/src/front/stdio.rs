@@ -63,7 +63,7 @@ pub enum Ended {
 #[derive(Debug, thiserror::Error)]
 pub enum StdioError {
     /// The upstream could not be started.
-    #[error("cannot start the upstream: {0}")]
+    #[error("cannot start the upstream")]
     Open(#[from] SessionError),
     /// The input could not be read.
     #[error("cannot read the client's input: {0}")]
