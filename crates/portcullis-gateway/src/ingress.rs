@@ -69,23 +69,31 @@ impl IngressError {
 /// # Errors
 /// [`IngressError`], never a panic, whatever the bytes.
 pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Incoming, IngressError> {
+    match parse_json(bytes, max_bytes)? {
+        Value::Array(messages) if messages.is_empty() => Err(IngressError::EmptyBatch),
+        Value::Array(messages) => Ok(Incoming::Batch(messages)),
+        message => match jsonrpc::kind(&message) {
+            Some(kind) => Ok(Incoming::Single { message, kind }),
+            None => Err(IngressError::NotJsonRpc {
+                id: usable_id(&message),
+            }),
+        },
+    }
+}
+
+/// The first half of [`parse`]: the cap, then JSON, not yet judged as JSON-RPC (the HTTP front looks
+/// at the session and protocol version before it judges the message).
+///
+/// # Errors
+/// [`IngressError::TooLarge`] or [`IngressError::Parse`], never a panic.
+pub fn parse_json(bytes: &[u8], max_bytes: usize) -> Result<Value, IngressError> {
     if bytes.len() > max_bytes {
         return Err(IngressError::TooLarge {
             len: bytes.len(),
             max: max_bytes,
         });
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Array(messages)) if messages.is_empty() => Err(IngressError::EmptyBatch),
-        Ok(Value::Array(messages)) => Ok(Incoming::Batch(messages)),
-        Ok(message) => match jsonrpc::kind(&message) {
-            Some(kind) => Ok(Incoming::Single { message, kind }),
-            None => Err(IngressError::NotJsonRpc {
-                id: usable_id(&message),
-            }),
-        },
-        Err(e) => Err(IngressError::Parse(e.to_string())),
-    }
+    serde_json::from_slice(bytes).map_err(|e| IngressError::Parse(e.to_string()))
 }
 
 /// The id to echo in an error: only a string or number (a client's `null`, object or array is not one).
