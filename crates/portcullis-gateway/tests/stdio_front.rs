@@ -46,6 +46,14 @@ struct Client {
 
 impl Client {
     fn start(max_body_bytes: usize) -> Self {
+        Self::start_with(Settings {
+            max_body_bytes,
+            audit_wait_for_sync: true,
+            ..Settings::default()
+        })
+    }
+
+    fn start_with(settings: Settings) -> Self {
         let policy = compile_str(POLICY, Format::Json).unwrap();
         let setup = StdioSetup {
             server: ServerEntry {
@@ -69,11 +77,7 @@ impl Client {
                     policy: Arc::new(policy),
                 }),
             },
-            settings: Settings {
-                max_body_bytes,
-                audit_wait_for_sync: true,
-                ..Settings::default()
-            },
+            settings,
         };
         let audit = Arc::new(MemoryAuditSink::new());
         let (input, front_in) = tokio::io::duplex(1 << 16);
@@ -277,4 +281,26 @@ async fn bad_lines_get_json_rpc_errors_and_the_session_goes_on() {
     client.initialize().await;
     let fine = client.call("f", "read_file", json!({})).await;
     assert!(text(&fine).contains("read_file ran"), "{fine}");
+}
+
+#[tokio::test]
+async fn a_hung_stdio_call_times_out_with_a_clear_error_and_releases_its_reservation() {
+    let mut client = Client::start_with(Settings {
+        upstream_timeout: Duration::from_millis(500),
+        audit_wait_for_sync: true,
+        ..Settings::default()
+    });
+    client.initialize().await;
+    let hung = client.call("h", "slow", json!({"ms": 10_000})).await;
+    assert_eq!(hung["id"], "h");
+    assert_eq!(hung["error"]["data"]["timeout"], "upstream", "{hung}");
+    let again = client.call("again", "slow", json!({"ms": 0})).await;
+    assert_eq!(text(&again), "slow done", "the reservation was released: {again}");
+    let outcomes: Vec<Value> = client
+        .audit
+        .records()
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap()["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, [json!("upstream_error"), json!("ok")]);
 }
