@@ -19,7 +19,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use support::{ALICE, EventStream, TestNode, text};
+use support::{ALICE, BOB, EventStream, TestNode, text};
 
 /// `slow` may run once a minute: a reservation that is not released blocks the next call.
 const POLICY: &str = r#"{
@@ -36,11 +36,22 @@ fn slow_call(id: &str, ms: u64) -> Value {
         "params": {"name": "slow", "arguments": {"ms": ms}, "_meta": {"progressToken": id}}})
 }
 
-/// POSTs `body` and returns the response's event stream (the client holds the connection open).
+/// POSTs `body` to `files` as alice and returns the response's event stream (the client holds the
+/// connection open).
 async fn open_call(node: &TestNode, headers: &[(&str, &str)], body: &Value) -> EventStream {
+    open_call_as(node, "files", ALICE, headers, body).await
+}
+
+async fn open_call_as(
+    node: &TestNode,
+    server: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> EventStream {
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let mut request = hyper::Request::post(format!("http://{}/mcp/files", node.agent))
-        .header("authorization", format!("Bearer {ALICE}"))
+    let mut request = hyper::Request::post(format!("http://{}/mcp/{server}", node.agent))
+        .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream");
     for (name, value) in headers {
@@ -110,6 +121,38 @@ async fn a_cancelled_call_reaches_the_upstream_by_its_id_and_releases_its_reserv
     node.post("files", Some(ALICE), Some(&session), &stray).await;
     let seen = seen_upstream(&node, &session).await;
     assert_eq!(seen["cancelled"].as_array().unwrap().len(), 1, "{seen}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancellation_reaches_an_http_upstream_by_its_id_too() {
+    let node = TestNode::start_with_policy(POLICY, "").await;
+    let session = node.initialize("remote", Some(BOB)).await;
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let mut stream = open_call_as(&node, "remote", BOB, &headers, &slow_call("h-1", 10_000)).await;
+    assert_eq!(stream.next().await["method"], "notifications/progress");
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "h-1"}});
+    let ack = node.post("remote", Some(BOB), Some(&session), &cancel).await;
+    assert_eq!(ack.status, hyper::StatusCode::ACCEPTED);
+    let mut last = stream.next().await;
+    while last.get("method").is_some() {
+        last = stream.next().await;
+    }
+    assert_eq!(last["error"]["code"], -32800, "{last}");
+    let report = node
+        .call("remote", Some(BOB), &session, "cancels", json!({}))
+        .await;
+    let seen: Value = serde_json::from_str(text(&report)).unwrap();
+    assert!(seen["slow"][0].is_u64(), "{seen}");
+    assert_eq!(seen["cancelled"], json!([seen["slow"][0]]), "{seen}");
+    let again = node
+        .call("remote", Some(BOB), &session, "slow", json!({"ms": 0}))
+        .await;
+    assert_eq!(text(&again), "slow done", "the reservation was released: {again}");
     node.stop().await;
 }
 
