@@ -11,5 +11,5 @@ mod exchange;
 mod finish;
 
 pub use envelope::{is_cacheable, is_stateless, stateless_result};
-pub use exchange::{Abandon, Exchange, Step};
+pub use exchange::{Abandon, Exchange, Received, Step};
 pub use finish::{Finish, finish_for};

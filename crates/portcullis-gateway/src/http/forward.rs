@@ -92,10 +92,12 @@ fn stream(
                     }
                 }
             }
-            step = tokio::select! {
-                step = exchange.next() => step,
+            // Only the wait races the client's departure; settling the answer is never cut short.
+            let received = tokio::select! {
+                received = exchange.receive() => received,
                 () = events.closed() => return,
             };
+            step = exchange.conclude(received).await;
         }
     });
     let stream = futures_util::stream::unfold(body, |mut body| async move {

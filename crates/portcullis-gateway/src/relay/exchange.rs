@@ -36,6 +36,10 @@ pub enum Step {
     Done(Value),
 }
 
+/// A message received by [`Exchange::receive`], not yet looked at (`Err`: the gateway's own error).
+#[derive(Debug)]
+pub struct Received(Result<Value, Value>);
+
 /// A forwarded request not yet settled. Dropping it abandons the request as its [`Abandon`] says.
 pub struct Exchange {
     live: Option<Live>,
@@ -103,16 +107,28 @@ impl Exchange {
     }
 
     /// The next message about the request. After [`Step::Done`] the exchange is spent and every further
-    /// call returns an internal error.
+    /// call returns an internal error. Not cancel-safe once the final answer is being settled: a caller
+    /// that races it against something else uses [`Exchange::receive`] and [`Exchange::conclude`].
     pub async fn next(&mut self) -> Step {
+        let received = self.receive().await;
+        self.conclude(received).await
+    }
+
+    /// Waits for the next message without settling anything: cancel-safe.
+    pub async fn receive(&mut self) -> Received {
         let Some(live) = self.live.as_mut() else {
-            return Step::Done(jsonrpc::error(
+            return Received(Err(jsonrpc::error(
                 Value::Null,
                 jsonrpc::INTERNAL_ERROR,
                 "request already answered",
-            ));
+            )));
         };
-        match live.receive().await {
+        Received(live.receive().await)
+    }
+
+    /// Turns what [`Exchange::receive`] gave into a step, settling the call when it is the final answer.
+    pub async fn conclude(&mut self, received: Received) -> Step {
+        match received.0 {
             Ok(message) if jsonrpc::kind(&message) != Some(Kind::Response) => Step::Update(message),
             Ok(response) | Err(response) => match self.live.take() {
                 Some(live) => Step::Done(live.settle(response).await),
