@@ -101,11 +101,6 @@ impl Exchange {
         }
     }
 
-    /// The id the upstream knows this request by.
-    pub fn upstream_id(&self) -> Option<u64> {
-        self.live.as_ref().map(|live| live.upstream_id)
-    }
-
     /// The next message about the request. After [`Step::Done`] the exchange is spent and every further
     /// call returns an internal error. Not cancel-safe once the final answer is being settled: a caller
     /// that races it against something else uses [`Exchange::receive`] and [`Exchange::conclude`].
