@@ -165,7 +165,7 @@ async fn a_stdio_client_gets_the_same_enforcement_and_audit_as_over_http() {
         "raw JSON passes"
     );
 
-    let allowed = client.call("a", "read_file", json!({"path": "/etc/motd"})).await;
+    let allowed = client.call("a", "read_file", json!({"path": "notes.txt"})).await;
     assert_eq!(allowed["id"], "a");
     assert!(text(&allowed).contains("read_file ran"), "{allowed}");
     let denied = client.call("d", "delete_file", json!({})).await;
