@@ -46,8 +46,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Idle sessions are closed after this.
     pub idle_session_timeout: Duration,
-    /// How long to wait for an upstream response.
+    /// How long the upstream may stay silent about a request (each progress or other message about it
+    /// starts the wait again).
     pub upstream_timeout: Duration,
+    /// How long one request may take in total, however much progress the upstream reports.
+    pub request_timeout: Duration,
     /// Requests one session may have queued before new ones are refused.
     pub session_queue: usize,
     /// Sessions held at once; more are refused.
@@ -77,6 +80,7 @@ impl Default for Settings {
             max_body_bytes: 4 * 1024 * 1024,
             idle_session_timeout: Duration::from_secs(30 * 60),
             upstream_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(300),
             session_queue: 64,
             max_sessions: 10_000,
             allowed_origins: Vec::new(),

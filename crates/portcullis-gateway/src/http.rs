@@ -23,8 +23,8 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::routing::post as post_route;
 
+pub use crate::relay::Finish;
 pub use auth::Caller;
-pub use forward::Finish;
 pub use reject::Reject;
 
 use crate::node::Node;

@@ -20,6 +20,9 @@ pub const UPSTREAM_ERROR: i64 = -32000;
 pub const POLICY_DENIED: i64 = -32001;
 /// The session cannot take more requests right now.
 pub const SESSION_BUSY: i64 = -32002;
+/// The request was cancelled (by its client, or because its client went away). The code LSP uses;
+/// MCP defines none, and a cancelled request normally gets no answer at all.
+pub const REQUEST_CANCELLED: i64 = -32800;
 /// 2026-07-28: `Mcp-Method`/`Mcp-Name` headers disagree with the body.
 pub const HEADER_MISMATCH: i64 = -32020;
 /// 2026-07-28: unsupported protocol version.

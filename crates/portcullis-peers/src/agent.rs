@@ -34,9 +34,18 @@ pub enum Step {
 pub struct Agent {
     python: PathBuf,
     sdk: Sdk,
-    url: String,
+    target: Target,
     token: Option<String>,
     sse: bool,
+}
+
+/// Where the agent's server is.
+#[derive(Clone, Debug)]
+enum Target {
+    /// A Streamable HTTP endpoint.
+    Url(String),
+    /// A command the agent launches and speaks to over stdio.
+    Command(Vec<String>),
 }
 
 impl Agent {
@@ -45,16 +54,10 @@ impl Agent {
     /// # Errors
     /// When the SDK's venv was not installed with [`Peers::ensure`].
     pub fn http(peers: &Peers, sdk: Sdk, url: &str, token: Option<&str>) -> Result<Self, PeerError> {
-        let key = if sdk == Sdk::V1 {
-            "PEERS_PY_MCP1"
-        } else {
-            "PEERS_PY_MCP2"
-        };
-        let python = peers.path(key)?.to_path_buf();
         Ok(Self {
-            python,
+            python: python(peers, sdk)?,
             sdk,
-            url: url.to_owned(),
+            target: Target::Url(url.to_owned()),
             token: token.map(str::to_owned),
             sse: false,
         })
@@ -65,6 +68,20 @@ impl Agent {
     pub fn over_sse(mut self) -> Self {
         self.sse = true;
         self
+    }
+
+    /// An agent speaking `sdk` over stdio to the server it launches as `command` (program, then args).
+    ///
+    /// # Errors
+    /// When the SDK's venv was not installed with [`Peers::ensure`].
+    pub fn stdio(peers: &Peers, sdk: Sdk, command: &[String]) -> Result<Self, PeerError> {
+        Ok(Self {
+            python: python(peers, sdk)?,
+            sdk,
+            target: Target::Command(command.to_vec()),
+            token: None,
+            sse: false,
+        })
     }
 
     /// Runs a plan in one session; returns one JSON object per step, then a final `{"op": "done"}` (or
@@ -86,14 +103,22 @@ impl Agent {
         let mut command = Command::new(&self.python);
         command
             .arg(repo_root().join("tests/peers/clients/agent.py"))
-            .args(["--url", &self.url, "--mode", mode]);
+            .args(["--mode", mode]);
         if let Some(token) = &self.token {
             command.args(["--token", token]);
         }
         if self.sse {
             command.args(["--transport", "sse"]);
         }
-        let output = command.arg(Value::from(plan).to_string()).output();
+        let output = match &self.target {
+            Target::Url(url) => command.args(["--url", url]).arg(Value::from(plan).to_string()),
+            Target::Command(server) => command
+                .arg("--stdio")
+                .arg(Value::from(plan).to_string())
+                .arg("--")
+                .args(server),
+        }
+        .output();
         let output = match output {
             Ok(output) => output,
             Err(error) => return vec![json!({"op": "fatal", "error": {"message": error.to_string()}})],
@@ -110,4 +135,13 @@ impl Agent {
         }
         lines
     }
+}
+
+fn python(peers: &Peers, sdk: Sdk) -> Result<PathBuf, PeerError> {
+    let key = if sdk == Sdk::V1 {
+        "PEERS_PY_MCP1"
+    } else {
+        "PEERS_PY_MCP2"
+    };
+    Ok(peers.path(key)?.to_path_buf())
 }

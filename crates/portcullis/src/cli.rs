@@ -22,6 +22,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the built-in demo MCP server (the demo's upstream) over stdio or Streamable HTTP.
     DemoServer(DemoServerArgs),
+    /// Wrap one MCP server for a client that launches a command (desktop and IDE agents): MCP over this
+    /// process's stdin/stdout, every call decided by the policy and audited, forwarded to the command
+    /// (or to --upstream). Logs go to stderr.
+    Run(RunArgs),
     /// Check policies and see how they decide calls.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -74,6 +78,50 @@ pub struct ClusterArgs {
     /// PORTCULLIS_CLUSTER_SECRET. Without a secret the node is a one-voter cluster with no Raft listener.
     #[arg(long, requires = "data_dir")]
     pub cluster_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example (in a client's server list):\n  portcullis run --policy policy.json \\\n    \
+    --audit audit.jsonl -- npx -y @modelcontextprotocol/server-everything"
+)]
+pub struct RunArgs {
+    /// The policy (JSON or YAML) that decides every call.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// The grant id policies (identity.id) and audit records see.
+    #[arg(long, default_value = "local")]
+    pub grant_id: String,
+    /// A label policies see as identity.labels.KEY (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Append every decision to this hash-chained audit log (no audit log without it).
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+    /// Wrap this remote Streamable HTTP server (http://...) instead of a command.
+    #[arg(long, conflicts_with = "command")]
+    pub upstream: Option<String>,
+    /// The server's name in audit records and logs.
+    #[arg(long, default_value = "upstream")]
+    pub server_name: String,
+    /// Seconds the upstream may stay silent about a request (progress restarts the wait).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upstream_timeout_secs: u64,
+    /// Seconds one request may take in total.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The stdio MCP server to run, after `--`.
+    #[arg(last = true, value_name = "COMMAND", required_unless_present = "upstream")]
+    pub command: Vec<String>,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ mod node;
 mod policy;
 mod remote;
 mod replicated;
+mod run;
 mod serve;
 
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::DemoServer(args) => demo_server::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
         Command::Bench(args) => bench::run(&args),

@@ -66,9 +66,9 @@ pub async fn run(
 }
 
 /// The sink the node writes to, and the writer task to wait for at shutdown (none when disabled).
-type OpenedAudit = (Arc<dyn AuditSink>, Option<JoinHandle<()>>);
+pub type OpenedAudit = (Arc<dyn AuditSink>, Option<JoinHandle<()>>);
 
-fn open_audit(settings: &AuditSettings) -> anyhow::Result<OpenedAudit> {
+pub fn open_audit(settings: &AuditSettings) -> anyhow::Result<OpenedAudit> {
     if !settings.enabled {
         tracing::warn!("audit is disabled: decisions are not recorded");
         return Ok((Arc::new(NullAuditSink), None));

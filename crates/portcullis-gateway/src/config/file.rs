@@ -115,8 +115,11 @@ pub struct LimitsSection {
     pub max_body_bytes: usize,
     /// A session with no traffic for this long is closed.
     pub idle_session_timeout_secs: u64,
-    /// How long the gateway waits for an upstream response.
+    /// How long the upstream may stay silent about a request before the gateway gives up on it (each
+    /// progress notification or other message about the request starts the wait again).
     pub upstream_timeout_secs: u64,
+    /// How long one request may take in total, however much progress the upstream reports.
+    pub request_timeout_secs: u64,
     /// Requests one session may have queued or in flight before new ones are refused.
     pub session_queue: usize,
     /// Sessions the node holds at once (each may own a process); new ones beyond are refused with 503.
@@ -133,6 +136,7 @@ impl Default for LimitsSection {
             max_body_bytes: 4 * 1024 * 1024,
             idle_session_timeout_secs: 30 * 60,
             upstream_timeout_secs: 60,
+            request_timeout_secs: 300,
             session_queue: 64,
             max_sessions: 10_000,
             sse_keepalive_secs: 15,

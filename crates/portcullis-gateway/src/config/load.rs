@@ -35,6 +35,14 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
     let policies = compile_policies(&file, base, &mut problems);
     let servers = resolve_servers(&file, base, &policies, &mut problems);
     let grants = resolve_grants(&file, &servers, &policies, &mut problems);
+    for (key, secs) in [
+        ("upstream_timeout_secs", file.limits.upstream_timeout_secs),
+        ("request_timeout_secs", file.limits.request_timeout_secs),
+    ] {
+        if secs == 0 {
+            problems.push(format!("limits.{key}: must be at least 1 (seconds)"));
+        }
+    }
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
@@ -43,6 +51,7 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
         max_body_bytes: file.limits.max_body_bytes,
         idle_session_timeout: Duration::from_secs(file.limits.idle_session_timeout_secs),
         upstream_timeout: Duration::from_secs(file.limits.upstream_timeout_secs),
+        request_timeout: Duration::from_secs(file.limits.request_timeout_secs),
         session_queue: file.limits.session_queue.max(1),
         max_sessions: file.limits.max_sessions,
         allowed_origins: file.security.allowed_origins.clone(),

@@ -21,7 +21,10 @@ impl CallCompletion {
     /// Settles the call; returns what the client should see.
     pub async fn finish(self, node: &Node, response: Value, took: Duration) -> Value {
         let Self { reserved, mut record } = self;
-        let outcome = if response.get("error").is_some() {
+        let code = response.pointer("/error/code").and_then(Value::as_i64);
+        let outcome = if code == Some(jsonrpc::REQUEST_CANCELLED) {
+            Outcome::Cancelled
+        } else if response.get("error").is_some() {
             Outcome::UpstreamError
         } else if jsonrpc::is_failure(&response) {
             Outcome::ToolError

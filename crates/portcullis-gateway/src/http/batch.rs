@@ -1,20 +1,22 @@
 //! JSON-RPC batches, which only protocol 2025-03-26 (and older) allows: each message is handled in
 //! order, under the same policy as a single one, and the responses come back as one JSON array.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::dispatch::finish_for;
 use super::forward::{Answer, forward_collect};
 use super::{Caller, json_response};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
+use crate::relay::finish_for;
 use crate::session::SessionHandle;
 
 /// Serves a batch in `session`.
 pub async fn serve_batch(
-    node: &Node,
+    node: &Arc<Node>,
     caller: &Caller,
     session: &SessionHandle,
     messages: Vec<Value>,

@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::forward::{Answer, Finish, finalize, forward};
+use super::forward::{Answer, finalize, forward};
 use super::{Caller, json_response};
-use crate::enforce::{CallPlan, plan_call};
-use crate::jsonrpc::{self, Kind};
+use crate::jsonrpc::Kind;
 use crate::node::Node;
+use crate::relay::finish_for;
 use crate::session::{SessionError, SessionHandle};
 
 /// Handles `message` of `kind` for `caller` in `session`.
@@ -34,29 +34,5 @@ pub async fn dispatch(
         Ok(finish) => forward(node, session, message, finish, answer).await,
         // The gateway's own answers (denials, errors) follow the client's era like forwarded ones.
         Err(reply) => json_response(StatusCode::OK, &finalize(reply, answer)),
-    }
-}
-
-/// What a request needs once answered, or (`Err`) the answer to give without forwarding it.
-pub async fn finish_for(
-    node: &Node,
-    caller: &Caller,
-    session: &SessionHandle,
-    message: &Value,
-) -> Result<Finish, Value> {
-    match jsonrpc::method(message) {
-        Some("tools/call") => match plan_call(node, caller, session, message).await {
-            CallPlan::Respond(answer) => Err(answer),
-            CallPlan::Forward(completion) => Ok(Finish::Call(completion)),
-        },
-        Some("tools/list") => Ok(Finish::ListTools(
-            caller.grant.policy.as_ref().map(|p| Arc::clone(&p.policy)),
-        )),
-        Some("initialize") => Err(jsonrpc::error(
-            message.get("id").cloned().unwrap_or(Value::Null),
-            jsonrpc::INVALID_REQUEST,
-            "this session is already initialized",
-        )),
-        _ => Ok(Finish::Plain),
     }
 }

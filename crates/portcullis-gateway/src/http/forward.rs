@@ -1,66 +1,22 @@
 //! Forwarding one request through its session and answering with JSON, or with an SSE stream when the
-//! upstream sends messages (progress, logs, server requests) before its response.
+//! upstream sends messages (progress, logs, server requests) before its response. The request's life
+//! (timeouts, cancellation, settling) is the [`crate::relay`]'s; this file only shapes the answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::json_response;
-use crate::enforce::{CallCompletion, filter_tools};
-use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
+pub(super) use crate::relay::Finish;
+use crate::relay::{Abandon, Exchange, Step, stateless_result};
 use crate::session::SessionHandle;
-use crate::session::replay::StreamKind;
-use portcullis_policy::CompiledPolicy;
-
-/// How long a session actor may take to accept a request.
-const ACK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What to do with the upstream's response before the client sees it.
-pub enum Finish {
-    /// Pass it through.
-    Plain,
-    /// A client `initialize`: remember the negotiated version; close the session if it failed.
-    Initialize,
-    /// `tools/list`: keep only what the policy shows (`None`: no policy, show nothing).
-    ListTools(Option<Arc<CompiledPolicy>>),
-    /// `tools/call`: settle counters and audit.
-    Call(Box<CallCompletion>),
-}
-
-impl Finish {
-    async fn apply(self, node: &Node, session: &SessionHandle, mut response: Value, took: Duration) -> Value {
-        match self {
-            Self::Plain => response,
-            Self::Initialize => {
-                match response
-                    .pointer("/result/protocolVersion")
-                    .and_then(Value::as_str)
-                {
-                    Some(version) => {
-                        let _ = session.info().protocol_version.set(version.to_owned());
-                    }
-                    None => {
-                        node.sessions.close(&session.info().id);
-                    }
-                }
-                response
-            }
-            Self::ListTools(policy) => {
-                filter_tools(policy.as_deref(), &mut response);
-                response
-            }
-            Self::Call(completion) => completion.finish(node, response, took).await,
-        }
-    }
-}
+use crate::session::replay::{self, StreamKind};
 
 /// How to answer.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +31,18 @@ pub struct Answer {
     pub announce_session: bool,
 }
 
+impl Answer {
+    /// A 2026-07-28 client closing its response stream cancels the request; a session-era client's
+    /// disconnect does not (its request runs to the end and is settled then).
+    fn abandon(self) -> Abandon {
+        if self.stateless {
+            Abandon::Cancel
+        } else {
+            Abandon::RunToEnd
+        }
+    }
+}
+
 /// Forwards `message` and answers the client: JSON when the response comes first or the client takes
 /// no SSE, otherwise an SSE stream of everything the upstream says about the request.
 pub async fn forward(
@@ -84,54 +52,69 @@ pub async fn forward(
     finish: Finish,
     answer: Answer,
 ) -> Response {
-    let started = Instant::now();
-    let (mut replies, first) = match open(&node, &session, message, started).await {
-        Ok(opened) => opened,
-        Err(failed) => {
-            let failed = finish.apply(&node, &session, failed, started.elapsed()).await;
-            return json_response(StatusCode::OK, &failed);
-        }
+    let mut exchange = match Exchange::open(&node, &session, message, finish, answer.abandon()).await {
+        Ok(exchange) => exchange,
+        Err(failed) => return json_response(StatusCode::OK, &finalize(failed, answer)),
     };
-    if is_final(&first) || !answer.sse {
-        let out = settle(&node, &session, &mut replies, first, finish, answer, started).await;
-        let mut response = json_response(StatusCode::OK, &out);
-        announce(&mut response, &node, &session, answer);
-        return response;
-    }
+    let out = match exchange.next().await {
+        Step::Done(out) => out,
+        Step::Update(_) if !answer.sse => exchange.settle().await,
+        Step::Update(update) => return stream(&node, &session, exchange, update, answer),
+    };
+    let mut response = json_response(StatusCode::OK, &finalize(out, answer));
+    announce(&mut response, &node, &session, answer);
+    response
+}
+
+/// Answers with an SSE stream that starts with `first` and ends with the response. If the client
+/// closes it, the exchange is dropped and so abandoned as the client's era says.
+fn stream(
+    node: &Node,
+    session: &SessionHandle,
+    mut exchange: Exchange,
+    first: Value,
+    answer: Answer,
+) -> Response {
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
     let keepalive = node.settings.sse_keepalive;
     let (events, body) = mpsc::channel::<Bytes>(16);
     let pump_session = session.clone();
     // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
     let resumable = (!answer.stateless).then(|| session.info().replay.open_stream(StreamKind::Response));
+    let window = node.settings.sse_replay_window;
     tokio::spawn(async move {
-        let window = node.settings.sse_replay_window;
         let frame = |message: &Value, last: bool| match resumable {
             Some(stream) => pump_session.info().replay.record(stream, message, last, window),
             None => sse_event(message),
         };
-        let mut message = first;
+        let mut step = Step::Update(first);
         loop {
-            if is_final(&message) {
-                let took = started.elapsed();
-                let out = finalize(finish.apply(&node, &pump_session, message, took).await, answer);
-                let _ = events.send(frame(&out, true)).await;
-                if resumable.is_some() {
-                    crate::session::replay::prune_later(pump_session.info(), window);
+            match step {
+                Step::Done(out) => {
+                    let _ = events.send(frame(&finalize(out, answer), true)).await;
+                    if resumable.is_some() {
+                        replay::prune_later(pump_session.info(), window);
+                    }
+                    return;
                 }
-                return;
+                Step::Update(message) => {
+                    // A session-era client that left may resume: the rest goes to its replay log.
+                    if events.send(frame(&message, false)).await.is_err() && resumable.is_none() {
+                        return;
+                    }
+                }
             }
-            // A session-era client that left may resume: disconnection is not cancellation there,
-            // and the rest of the stream is kept for it.
-            if events.send(frame(&message, false)).await.is_err() && resumable.is_none() {
-                // The client left for good: give up on the request; the finish hook settles counters
-                // as failed.
-                pump_session.cancel(replies.upstream_id, "client disconnected");
-                let gone = jsonrpc::error(replies.id.clone(), jsonrpc::UPSTREAM_ERROR, "client disconnected");
-                finish.apply(&node, &pump_session, gone, started.elapsed()).await;
-                return;
-            }
-            message = replies.next(&node, &pump_session).await;
+            // Only the wait races a stateless client's departure (dropping the exchange cancels it);
+            // settling the answer is never cut short.
+            let received = if resumable.is_some() {
+                exchange.receive().await
+            } else {
+                tokio::select! {
+                    received = exchange.receive() => received,
+                    () = events.closed() => return,
+                }
+            };
+            step = exchange.conclude(received).await;
         }
     });
     // A long call may be quiet for minutes: keep-alives hold the stream open through proxies. It is
@@ -145,126 +128,26 @@ pub async fn forward(
 
 /// Forwards `message` and returns the response alone (batches, where no stream is possible).
 pub async fn forward_collect(
-    node: &Node,
+    node: &Arc<Node>,
     session: &SessionHandle,
     message: Value,
     finish: Finish,
     answer: Answer,
 ) -> Value {
-    let started = Instant::now();
-    match open(node, session, message, started).await {
-        Ok((mut replies, first)) => settle(node, session, &mut replies, first, finish, answer, started).await,
-        Err(failed) => finish.apply(node, session, failed, started.elapsed()).await,
-    }
-}
-
-/// Sends the request and waits for the first message about it; `Err` is the error response to give.
-async fn open(
-    node: &Node,
-    session: &SessionHandle,
-    message: Value,
-    started: Instant,
-) -> Result<(Replies, Value), Value> {
-    let id = message.get("id").cloned().unwrap_or(Value::Null);
-    match session.request(message, ACK_TIMEOUT).await {
-        Ok((upstream_id, replies)) => {
-            let mut replies = Replies {
-                upstream_id,
-                replies,
-                deadline: started + node.settings.upstream_timeout,
-                id,
-            };
-            let first = replies.next(node, session).await;
-            Ok((replies, first))
-        }
-        Err(e) => {
-            node.metrics.error("session");
-            let code = match e {
-                crate::session::SessionError::Busy => jsonrpc::SESSION_BUSY,
-                _ => jsonrpc::UPSTREAM_ERROR,
-            };
-            Err(jsonrpc::error(id, code, &e.to_string()))
-        }
-    }
-}
-
-/// Waits for the response, dropping what comes before it (the client cannot receive it), and applies
-/// the finishing step.
-async fn settle(
-    node: &Node,
-    session: &SessionHandle,
-    replies: &mut Replies,
-    first: Value,
-    finish: Finish,
-    answer: Answer,
-    started: Instant,
-) -> Value {
-    let mut message = first;
-    while !is_final(&message) {
-        message = replies.next(node, session).await;
-    }
-    finalize(
-        finish.apply(node, session, message, started.elapsed()).await,
-        answer,
-    )
-}
-
-/// The messages of one forwarded request.
-struct Replies {
-    upstream_id: u64,
-    replies: mpsc::Receiver<Value>,
-    deadline: Instant,
-    id: Value,
-}
-
-impl Replies {
-    /// The next message; a timeout or a lost session becomes an error response.
-    async fn next(&mut self, node: &Node, session: &SessionHandle) -> Value {
-        match tokio::time::timeout_at(self.deadline, self.replies.recv()).await {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                node.metrics.error("upstream");
-                jsonrpc::error(
-                    self.id.clone(),
-                    jsonrpc::UPSTREAM_ERROR,
-                    "upstream server went away",
-                )
-            }
-            Err(_) => {
-                node.metrics.error("timeout");
-                session.cancel(self.upstream_id, "gateway timeout");
-                jsonrpc::error(
-                    self.id.clone(),
-                    jsonrpc::UPSTREAM_ERROR,
-                    "upstream server timed out",
-                )
-            }
-        }
-    }
-}
-
-fn is_final(message: &Value) -> bool {
-    jsonrpc::kind(message) == Some(Kind::Response)
+    let out = match Exchange::open(node, session, message, finish, answer.abandon()).await {
+        Ok(exchange) => exchange.settle().await,
+        Err(failed) => failed,
+    };
+    finalize(out, answer)
 }
 
 /// Stateless clients expect `resultType` on results; session-era upstreams do not send it.
-pub(super) fn finalize(mut response: Value, answer: Answer) -> Value {
-    if answer.stateless
-        && let Some(result) = response.get_mut("result").and_then(Value::as_object_mut)
-    {
-        result
-            .entry("resultType")
-            .or_insert_with(|| Value::from("complete"));
-        if answer.cacheable {
-            // What the client sees is filtered per grant and policies change at any time: not shareable,
-            // and fresh only now.
-            result.entry("ttlMs").or_insert_with(|| Value::from(0));
-            result
-                .entry("cacheScope")
-                .or_insert_with(|| Value::from("private"));
-        }
+pub(super) fn finalize(response: Value, answer: Answer) -> Value {
+    if answer.stateless {
+        stateless_result(response, answer.cacheable)
+    } else {
+        response
     }
-    response
 }
 
 fn announce(response: &mut Response, node: &Node, session: &SessionHandle, answer: Answer) {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::dispatch::dispatch;
 use super::forward::{Answer, Finish, forward};
 use super::{Reject, auth, batch, body, stateless};
+use crate::ingress;
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::{self, SESSION_HEADER, VERSION_HEADER};
@@ -31,13 +32,9 @@ pub async fn post(
 async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) -> Result<Response, Reject> {
     let (entry, caller) = auth::admit(&node, server, headers)?;
     let bytes = body::read(body, headers, node.settings.max_body_bytes).await?;
-    let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let message: Value = ingress::parse_json(&bytes, node.settings.max_body_bytes).map_err(|e| {
         node.metrics.error("bad_request");
-        bad(jsonrpc::error(
-            Value::Null,
-            jsonrpc::PARSE_ERROR,
-            &format!("parse error: {e}"),
-        ))
+        bad(e.to_response())
     })?;
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     let session = match session_id {

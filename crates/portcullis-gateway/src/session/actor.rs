@@ -133,7 +133,14 @@ impl Actor for SessionActor {
                 let _ = ack.send(outcome);
             }
             SessionMsg::Notify { message, permit } => {
-                if let Err(e) = state.upstream.send(&message, None) {
+                let message = if jsonrpc::method(&message) == Some(super::cancel::CANCELLED) {
+                    state.client_cancelled(message)
+                } else {
+                    Some(message)
+                };
+                if let Some(message) = message
+                    && let Err(e) = state.upstream.send(&message, None)
+                {
                     tracing::warn!(session = %state.info.id, error = %e, "cannot forward notification");
                 }
                 drop(permit);

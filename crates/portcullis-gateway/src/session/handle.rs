@@ -141,6 +141,18 @@ impl SessionHandle {
         self.actor.stop(Some(reason.to_owned()));
     }
 
+    /// Ends the session and waits, at most `patience`, until its actor has stopped and so dropped its
+    /// upstream (a child process is killed by its pid then). Returns whether it stopped in time.
+    pub async fn stop_and_wait(&self, reason: &str, patience: Duration) -> bool {
+        // Any other error means the actor was already gone.
+        !matches!(
+            self.actor
+                .stop_and_wait(Some(reason.to_owned()), Some(patience))
+                .await,
+            Err(ractor::RactorErr::Timeout)
+        )
+    }
+
     /// How long since the session was last used.
     pub fn idle_for(&self) -> Duration {
         let now = self.elapsed_ms();

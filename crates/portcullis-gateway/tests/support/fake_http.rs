@@ -26,6 +26,8 @@ struct Fake {
     sessions: AtomicU32,
     /// Speaks only 2026-07-28: no sessions, no `initialize`.
     modern_only: bool,
+    /// Request ids named by `notifications/cancelled`, and the ids `slow` calls arrived with.
+    seen: std::sync::Mutex<(Vec<Value>, Vec<Value>)>,
 }
 
 impl FakeHttp {
@@ -73,6 +75,26 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
     if !is_init && !fake.modern_only && !headers.contains_key("mcp-session-id") {
         return (StatusCode::BAD_REQUEST, "missing session").into_response();
     }
+    if message["method"] == "notifications/cancelled" {
+        fake.seen
+            .lock()
+            .unwrap()
+            .0
+            .push(message["params"]["requestId"].clone());
+        return StatusCode::ACCEPTED.into_response();
+    }
+    if message["method"] == "tools/call" {
+        match message["params"]["name"].as_str() {
+            Some("cancels") => {
+                let (cancelled, slow) = fake.seen.lock().unwrap().clone();
+                let report = serde_json::json!({"cancelled": cancelled, "slow": slow}).to_string();
+                let response = super::fake_logic::text_result(&message["id"], report);
+                return ([("content-type", "application/json")], response.to_string()).into_response();
+            }
+            Some("slow") => fake.seen.lock().unwrap().1.push(message["id"].clone()),
+            _ => {}
+        }
+    }
     let reply = if fake.modern_only {
         respond_modern_only(&message, 0)
     } else {
@@ -87,11 +109,28 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
     let mut out = if reply.before.is_empty() {
         ([("content-type", "application/json")], response.to_string()).into_response()
     } else {
-        let mut text = String::new();
-        for message in reply.before.iter().chain([&response]) {
-            text.push_str(&format!("event: message\ndata: {message}\n\n"));
-        }
-        ([("content-type", "text/event-stream")], text).into_response()
+        // Streamed: what comes before the response, then the wait, then the response.
+        let (events, body) = tokio::sync::mpsc::channel::<Result<String, std::convert::Infallible>>(8);
+        let sleep = std::time::Duration::from_millis(reply.sleep_ms);
+        tokio::spawn(async move {
+            for message in &reply.before {
+                let _ = events
+                    .send(Ok(format!("event: message\ndata: {message}\n\n")))
+                    .await;
+            }
+            tokio::time::sleep(sleep).await;
+            let _ = events
+                .send(Ok(format!("event: message\ndata: {response}\n\n")))
+                .await;
+        });
+        let stream = futures_util::stream::unfold(body, |mut body| async move {
+            body.recv().await.map(|item| (item, body))
+        });
+        (
+            [("content-type", "text/event-stream")],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response()
     };
     if is_init {
         let n = fake.sessions.fetch_add(1, Ordering::Relaxed);

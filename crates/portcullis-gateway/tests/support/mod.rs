@@ -195,6 +195,15 @@ impl TestNode {
         Self::start_loaded(loaded, dir, Some(upstream)).await
     }
 
+    /// Starts a gateway with the test config but `policy` as `policy.json`; `extra` lands in `[limits]`.
+    pub async fn start_with_policy(policy: &str, extra: &str) -> Self {
+        let upstream = fake_http::FakeHttp::start().await;
+        let dir = unique_dir();
+        std::fs::write(dir.join("policy.json"), policy).unwrap();
+        let loaded = load_str(&config(&upstream.url(), extra), &dir).unwrap();
+        Self::start_loaded(loaded, dir, Some(upstream)).await
+    }
+
     pub async fn start_loaded(
         loaded: portcullis_gateway::config::LoadedConfig,
         dir: PathBuf,
@@ -398,13 +407,14 @@ async fn send_with(
         request = request.header(*name, *value);
     }
     let request = request.body(Full::new(body)).unwrap();
-    let response = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(request))
+    // Generous: an upstream such as mitmproxy-mcp can take over 10 s to start on a loaded machine.
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), client.request(request))
         .await
         .expect("gateway answered in time")
         .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let body = tokio::time::timeout(std::time::Duration::from_secs(10), response.into_body().collect())
+    let body = tokio::time::timeout(std::time::Duration::from_secs(30), response.into_body().collect())
         .await
         .expect("body finished in time")
         .unwrap()

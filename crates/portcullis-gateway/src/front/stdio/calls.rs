@@ -1,0 +1,164 @@
+//! The stdio client's requests: decided in arrival order, forwarded concurrently (one task each, so a
+//! slow call holds up nothing), their messages written as they come. A request the client cancelled
+//! gets no answer, as the spec asks; the session actor settles it with the upstream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::http::Caller;
+use crate::jsonrpc;
+use crate::node::Node;
+use crate::relay::{
+    Abandon, Exchange, Finish, Step, finish_for, is_cacheable, is_stateless, stateless_result,
+};
+use crate::session::SessionHandle;
+
+/// Requests in flight, by the client's id (as JSON text): whether the client cancelled them.
+type InFlight = Arc<Mutex<HashMap<String, bool>>>;
+
+/// The client's side of the session.
+pub struct Calls {
+    node: Arc<Node>,
+    caller: Caller,
+    session: SessionHandle,
+    out: mpsc::Sender<Value>,
+    tasks: JoinSet<()>,
+    in_flight: InFlight,
+    initialized: bool,
+}
+
+impl Calls {
+    pub fn new(node: Arc<Node>, caller: Caller, session: SessionHandle, out: mpsc::Sender<Value>) -> Self {
+        Self {
+            node,
+            caller,
+            session,
+            out,
+            tasks: JoinSet::new(),
+            in_flight: Arc::default(),
+            initialized: false,
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Writes a message of the gateway's own.
+    pub async fn reply(&self, message: Value) {
+        let _ = self.out.send(message).await;
+    }
+
+    /// A request: decided now (so decisions follow the client's order), then forwarded in its own task.
+    pub async fn request(&mut self, message: Value) {
+        let shape = Shape::of(&message);
+        let first_initialize = !self.initialized && jsonrpc::method(&message) == Some("initialize");
+        let finish = if first_initialize {
+            self.initialized = true;
+            Ok(Finish::Initialize)
+        } else {
+            finish_for(&self.node, &self.caller, &self.session, &message).await
+        };
+        let finish = match finish {
+            Ok(finish) => finish,
+            Err(answer) => return self.reply(shape.apply(answer)).await,
+        };
+        let key = id_key(&message);
+        lock(&self.in_flight).insert(key.clone(), false);
+        let (node, session, out) = (Arc::clone(&self.node), self.session.clone(), self.out.clone());
+        let in_flight = Arc::clone(&self.in_flight);
+        self.tasks.spawn(async move {
+            // Dropped unfinished only when the front ends: the call is then cancelled upstream.
+            let mut exchange = match Exchange::open(&node, &session, message, finish, Abandon::Cancel).await {
+                Ok(exchange) => exchange,
+                Err(failed) => {
+                    lock(&in_flight).remove(&key);
+                    let _ = out.send(shape.apply(failed)).await;
+                    return;
+                }
+            };
+            loop {
+                match exchange.next().await {
+                    Step::Update(message) => {
+                        if out.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                    Step::Done(response) => {
+                        let cancelled = lock(&in_flight).remove(&key).unwrap_or(false);
+                        if !cancelled {
+                            let _ = out.send(shape.apply(response)).await;
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// A notification or a response to the upstream's request: passed on (a cancellation is noted
+    /// first, so its request's answer is not written).
+    pub fn pass_on(&self, message: Value) {
+        if jsonrpc::method(&message) == Some("notifications/cancelled")
+            && let Some(named) = message.pointer("/params/requestId")
+            && let Some(cancelled) = lock(&self.in_flight).get_mut(&named.to_string())
+        {
+            *cancelled = true;
+        }
+        if let Err(error) = self.session.notify(message) {
+            tracing::warn!(%error, "cannot pass a client message on");
+        }
+    }
+
+    /// Resolves when a request task finished (pending forever when none runs), so the set stays small.
+    pub async fn reap(&mut self) {
+        if self.tasks.join_next().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Ends every request task: each unfinished call is cancelled upstream and settled as cancelled.
+    pub async fn cancel_all(&mut self) {
+        self.tasks.shutdown().await;
+        // The settling runs in tasks of its own (see `Exchange`'s drop); let them take their turn
+        // before the session stops.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// How the client's era shapes results: a 2026-07-28 client (over stdio the upstream speaks its era
+/// directly) still needs the envelope on the gateway's own answers, denials included.
+#[derive(Clone, Copy)]
+struct Shape {
+    stateless: bool,
+    cacheable: bool,
+}
+
+impl Shape {
+    fn of(request: &Value) -> Self {
+        Self {
+            stateless: is_stateless(request),
+            cacheable: is_cacheable(jsonrpc::method(request)),
+        }
+    }
+
+    fn apply(self, response: Value) -> Value {
+        if self.stateless {
+            stateless_result(response, self.cacheable)
+        } else {
+            response
+        }
+    }
+}
+
+fn id_key(message: &Value) -> String {
+    message.get("id").map(Value::to_string).unwrap_or_default()
+}
+
+fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+    in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+}

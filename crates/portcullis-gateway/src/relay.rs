@@ -1,0 +1,15 @@
+//! One forwarded request, the same for every front (Streamable HTTP, stdio): what the gateway does with
+//! the response before the client sees it ([`Finish`], where enforcement settles), and the exchange
+//! with the session that carries it ([`Exchange`]: timeouts, cancellation, a client that goes away).
+//!
+//! Architecture invariant: a front never settles a call itself. Every allowed `tools/call` ends in
+//! exactly one [`Finish::apply`]: answered, failed, timed out, cancelled or abandoned; so every
+//! reservation is committed or rolled back and every forwarded call is audited once.
+
+mod envelope;
+mod exchange;
+mod finish;
+
+pub use envelope::{is_cacheable, is_stateless, stateless_result};
+pub use exchange::{Abandon, Exchange, Received, Step};
+pub use finish::{Finish, finish_for};

@@ -1,0 +1,85 @@
+//! What a request needs once answered: chosen before forwarding (the policy decides `tools/call` here),
+//! applied to the response (or to the gateway's own error) before the client sees it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_policy::CompiledPolicy;
+use serde_json::Value;
+
+use crate::enforce::{CallCompletion, CallPlan, filter_tools, plan_call};
+use crate::http::Caller;
+use crate::jsonrpc;
+use crate::node::Node;
+use crate::session::SessionHandle;
+
+/// What to do with the upstream's response before the client sees it.
+pub enum Finish {
+    /// Pass it through.
+    Plain,
+    /// A client `initialize`: remember the negotiated version; close the session if it failed.
+    Initialize,
+    /// `tools/list`: keep only what the policy shows (`None`: no policy, show nothing).
+    ListTools(Option<Arc<CompiledPolicy>>),
+    /// `tools/call`: settle counters and audit.
+    Call(Box<CallCompletion>),
+}
+
+impl Finish {
+    /// Applies the finishing step to `response` (which may be the gateway's own error).
+    pub async fn apply(
+        self,
+        node: &Node,
+        session: &SessionHandle,
+        mut response: Value,
+        took: Duration,
+    ) -> Value {
+        match self {
+            Self::Plain => response,
+            Self::Initialize => {
+                match response
+                    .pointer("/result/protocolVersion")
+                    .and_then(Value::as_str)
+                {
+                    Some(version) => {
+                        let _ = session.info().protocol_version.set(version.to_owned());
+                    }
+                    None => {
+                        node.sessions.close(&session.info().id);
+                    }
+                }
+                response
+            }
+            Self::ListTools(policy) => {
+                filter_tools(policy.as_deref(), &mut response);
+                response
+            }
+            Self::Call(completion) => completion.finish(node, response, took).await,
+        }
+    }
+}
+
+/// What a request in an initialized session needs once answered, or (`Err`) the answer to give without
+/// forwarding it (a denial, a malformed call, a second `initialize`).
+pub async fn finish_for(
+    node: &Node,
+    caller: &Caller,
+    session: &SessionHandle,
+    message: &Value,
+) -> Result<Finish, Value> {
+    match jsonrpc::method(message) {
+        Some("tools/call") => match plan_call(node, caller, session, message).await {
+            CallPlan::Respond(answer) => Err(answer),
+            CallPlan::Forward(completion) => Ok(Finish::Call(completion)),
+        },
+        Some("tools/list") => Ok(Finish::ListTools(
+            caller.grant.policy.as_ref().map(|p| Arc::clone(&p.policy)),
+        )),
+        Some("initialize") => Err(jsonrpc::error(
+            message.get("id").cloned().unwrap_or(Value::Null),
+            jsonrpc::INVALID_REQUEST,
+            "this session is already initialized",
+        )),
+        _ => Ok(Finish::Plain),
+    }
+}
