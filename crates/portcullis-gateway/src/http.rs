@@ -8,6 +8,7 @@ mod forward;
 mod guard;
 mod post;
 mod reject;
+mod session_key;
 mod standalone;
 mod stateless;
 

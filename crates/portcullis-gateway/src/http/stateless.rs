@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::dispatch::dispatch;
 use super::forward::Answer;
+use super::session_key::{SESSION_KEY, session_key};
 use super::{Caller, Reject, json_response};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
@@ -38,10 +39,11 @@ pub async fn handle(
     sse: bool,
 ) -> Result<Response, Reject> {
     check_headers(headers, &message)?;
+    let key = session_key(&message)?;
     let init_node = Arc::clone(&node);
     let session = node
         .sessions
-        .stateless(server, Arc::clone(&caller.grant_id), |handle| {
+        .stateless(server, Arc::clone(&caller.grant_id), key, |handle| {
             initialize_upstream(init_node, handle)
         })
         .await
@@ -72,13 +74,14 @@ pub async fn handle(
 }
 
 /// The upstream speaks the session era over the session the gateway initialized: the per-request
-/// 2026-07-28 envelope (`_meta` keys under `io.modelcontextprotocol/`) belongs to the client's hop and
-/// would make such a server refuse the request. Everything else in `_meta` passes on untouched.
+/// 2026-07-28 envelope (`_meta` keys under `io.modelcontextprotocol/`, and the gateway's own session
+/// key) belongs to the client's hop and would make such a server refuse the request. Everything else
+/// in `_meta` passes on untouched.
 fn strip_envelope(mut message: Value) -> Value {
     if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut)
         && let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut)
     {
-        meta.retain(|key, _| !key.starts_with(ENVELOPE_PREFIX));
+        meta.retain(|key, _| !key.starts_with(ENVELOPE_PREFIX) && key != SESSION_KEY);
         if meta.is_empty() {
             params.remove("_meta");
         }

@@ -71,8 +71,9 @@ impl Sessions {
         self.spawn(Arc::from(id), server, grant).await
     }
 
-    /// The stateless session of `grant` on `server`, opened and initialized with `init` on first use.
-    /// `init` sends the gateway's own `initialize` and returns the upstream's result.
+    /// The stateless session of `grant` on `server` (one per client-chosen `key`, plus one without),
+    /// opened and initialized with `init` on first use. `init` sends the gateway's own `initialize`
+    /// and returns the upstream's result.
     ///
     /// # Errors
     /// When the upstream cannot be started or initialized.
@@ -80,13 +81,14 @@ impl Sessions {
         self: &Arc<Self>,
         server: &ServerEntry,
         grant: Arc<str>,
+        key: Option<&str>,
         init: F,
     ) -> Result<SessionHandle, SessionError>
     where
         F: FnOnce(SessionHandle) -> Fut,
         Fut: std::future::Future<Output = Result<Value, SessionError>>,
     {
-        let key: Arc<str> = Arc::from(format!("stateless/{}/{grant}", server.name));
+        let key = stateless_key(&server.name, &grant, key);
         if let Some(found) = self.map.get(&key) {
             return Ok(found.value().clone());
         }
@@ -174,4 +176,15 @@ impl Sessions {
             self.close(&id);
         }
     }
+}
+
+/// The registry key of a stateless session. Lengths prefix the parts, so no grant id or client key
+/// can be crafted to collide with another's; none of these looks like a minted id.
+fn stateless_key(server: &str, grant: &str, key: Option<&str>) -> Arc<str> {
+    let key = key.map_or_else(String::new, |k| format!("/{}:{k}", k.len()));
+    Arc::from(format!(
+        "stateless/{}:{server}/{}:{grant}{key}",
+        server.len(),
+        grant.len()
+    ))
 }
