@@ -44,6 +44,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Idle sessions are closed after this.
     pub idle_session_timeout: Duration,
+    /// A session quiet this long lets its actor stop (HTTP upstreams only) until it is needed again.
+    pub hibernate_after: Duration,
     /// How long to wait for an upstream response.
     pub upstream_timeout: Duration,
     /// Requests one session may have queued before new ones are refused.
@@ -70,6 +72,7 @@ impl Default for Settings {
             node_id: "node-1".to_owned(),
             max_body_bytes: 4 * 1024 * 1024,
             idle_session_timeout: Duration::from_secs(30 * 60),
+            hibernate_after: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(60),
             session_queue: 64,
             max_sessions: 10_000,

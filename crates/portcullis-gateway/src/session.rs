@@ -2,13 +2,15 @@
 //! id mapping; a typed [`SessionHandle`] fronts it, and [`Sessions`] finds handles without a mailbox.
 
 mod actor;
+mod direct;
 mod handle;
 mod id;
 mod registry;
 mod route;
 
 pub use actor::{SessionActor, SessionArgs, SessionMsg};
-pub use handle::{SessionHandle, SessionInfo};
+pub use direct::ReplyStream;
+pub use handle::{Permit, SessionHandle, SessionInfo};
 pub use id::mint_session_id;
 pub use registry::Sessions;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use http::HttpClient;
+pub use http::{Exchange, ExchangeError, HttpClient, HttpSender};
 pub use sse::SseParser;
 
 use crate::state::UpstreamSpec;
@@ -68,20 +68,24 @@ pub enum Upstream {
 }
 
 impl Upstream {
-    /// Connects (spawns the process, or prepares the HTTP endpoint).
+    /// Connects: spawns the process, or posts to an HTTP endpoint through `http` (the session's
+    /// sender, which holds the upstream session across hibernation).
     ///
     /// # Errors
     /// When the process cannot be spawned or the URL is unusable.
     pub fn start(
         spec: &UpstreamSpec,
         server: &str,
-        client: &HttpClient,
+        http: Option<&HttpSender>,
         events: EventSink,
     ) -> Result<Self, UpstreamError> {
-        match spec {
-            UpstreamSpec::Stdio { .. } => stdio::StdioUpstream::start(spec, server, events).map(Self::Stdio),
-            UpstreamSpec::Http { url } => {
-                http::HttpUpstream::new(url, client.clone(), events).map(Self::Http)
+        match (spec, http) {
+            (UpstreamSpec::Http { url }, None) => Err(UpstreamError::BadUrl(url.clone())),
+            (UpstreamSpec::Http { .. }, Some(sender)) => {
+                Ok(Self::Http(http::HttpUpstream::new(sender.clone(), events)))
+            }
+            (UpstreamSpec::Stdio { .. }, _) => {
+                stdio::StdioUpstream::start(spec, server, events).map(Self::Stdio)
             }
         }
     }
@@ -95,6 +99,13 @@ impl Upstream {
         match self {
             Self::Stdio(s) => s.send(message),
             Self::Http(h) => h.send(message, upstream_id),
+        }
+    }
+
+    /// Lets an HTTP upstream session outlive this connection (the session hibernates).
+    pub fn keep_session(&mut self) {
+        if let Self::Http(h) = self {
+            h.keep_session();
         }
     }
 

@@ -77,6 +77,8 @@ pub struct LimitsSection {
     pub max_body_bytes: usize,
     /// A session with no traffic for this long is closed.
     pub idle_session_timeout_secs: u64,
+    /// A session with no traffic for this long puts its actor to sleep (HTTP upstreams; milliseconds).
+    pub hibernate_after_ms: u64,
     /// How long the gateway waits for an upstream response.
     pub upstream_timeout_secs: u64,
     /// Requests one session may have queued or in flight before new ones are refused.
@@ -90,6 +92,7 @@ impl Default for LimitsSection {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
             idle_session_timeout_secs: 30 * 60,
+            hibernate_after_ms: 10_000,
             upstream_timeout_secs: 60,
             session_queue: 64,
             max_sessions: 10_000,

@@ -18,7 +18,7 @@ use crate::enforce::{CallCompletion, filter_tools};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
-use crate::session::SessionHandle;
+use crate::session::{ReplyStream, SessionHandle};
 use portcullis_policy::CompiledPolicy;
 
 /// How long a session actor may take to accept a request.
@@ -207,7 +207,7 @@ async fn settle(
 /// The messages of one forwarded request.
 struct Replies {
     upstream_id: u64,
-    replies: mpsc::Receiver<Value>,
+    replies: ReplyStream,
     deadline: Instant,
     id: Value,
 }

@@ -32,6 +32,7 @@ pub async fn get(State(node): State<Arc<Node>>, Path(server): Path<String>, head
         }
         let messages = session
             .listen()
+            .await
             .map_err(|_| Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again"))?;
         Ok((messages, node.draining.subscribe()))
     };

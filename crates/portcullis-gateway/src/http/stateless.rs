@@ -178,6 +178,8 @@ async fn initialize_upstream(node: Arc<Node>, session: SessionHandle) -> Result<
             .unwrap_or("no result");
         return Err(SessionError::Initialize(why.to_owned()));
     };
-    session.notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+    session
+        .notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await?;
     Ok(result)
 }

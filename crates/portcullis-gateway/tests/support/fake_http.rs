@@ -1,8 +1,10 @@
-//! The fake MCP server over Streamable HTTP, in process on 127.0.0.1:0.
+//! The fake MCP server over Streamable HTTP, in process on 127.0.0.1:0. Sessions are `fake-<n>`;
+//! `whoami` answers `n`, and a deleted session is answered 404 like a server that forgot it.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,6 +26,18 @@ pub struct FakeHttp {
 #[derive(Default)]
 struct Fake {
     sessions: AtomicU32,
+    deleted: Mutex<HashSet<String>>,
+}
+
+fn session_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
+}
+
+async fn delete(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> StatusCode {
+    if let Some(session) = session_of(&headers) {
+        fake.deleted.lock().unwrap().insert(session.to_owned());
+    }
+    StatusCode::NO_CONTENT
 }
 
 impl FakeHttp {
@@ -31,7 +45,7 @@ impl FakeHttp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
-            .route("/mcp", post(handle).delete(|| async { StatusCode::NO_CONTENT }))
+            .route("/mcp", post(handle).delete(delete))
             .with_state(Arc::new(Fake::default()));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -55,10 +69,18 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
         return StatusCode::BAD_REQUEST.into_response();
     };
     let is_init = message["method"] == "initialize";
-    if !is_init && !headers.contains_key("mcp-session-id") {
+    let session = session_of(&headers);
+    if !is_init && session.is_none() {
         return (StatusCode::BAD_REQUEST, "missing session").into_response();
     }
-    let reply = respond(&message, 0);
+    if session.is_some_and(|s| fake.deleted.lock().unwrap().contains(s)) {
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
+    }
+    let n = session
+        .and_then(|s| s.strip_prefix("fake-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let reply = respond(&message, n);
     if reply.crash || reply.await_client {
         return (StatusCode::INTERNAL_SERVER_ERROR, "crashed").into_response();
     }
