@@ -11,6 +11,7 @@ mod reject;
 mod session_key;
 mod standalone;
 mod stateless;
+mod stateless_upstream;
 
 use std::sync::Arc;
 

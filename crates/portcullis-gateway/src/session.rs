@@ -3,6 +3,7 @@
 
 mod actor;
 mod direct;
+mod envelope;
 mod handle;
 mod id;
 mod registry;

@@ -40,6 +40,8 @@ pub struct SessionInfo {
     pub protocol_version: OnceLock<String>,
     /// For stateless sessions: the upstream's `initialize` result, to answer `server/discover`.
     pub upstream_init: OnceLock<Value>,
+    /// For an upstream that speaks only 2026-07-28: the `_meta` envelope its requests carry.
+    pub upstream_envelope: OnceLock<serde_json::Map<String, Value>>,
     /// Per-session counters.
     pub counters: Arc<MemoryCounters>,
 }
@@ -113,6 +115,7 @@ impl SessionHandle {
     ) -> Result<(u64, ReplyStream), SessionError> {
         self.touch();
         let permit = self.permit()?;
+        let message = self.dress(message);
         if let Some(sender) = &self.0.direct {
             let upstream_id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
             let call = DirectCall::new(self.clone(), sender.clone(), message, upstream_id, permit);
@@ -145,6 +148,9 @@ impl SessionHandle {
     /// When the session is busy or ended.
     pub async fn notify(&self, message: Value) -> Result<(), SessionError> {
         self.touch();
+        if self.is_moot(&message) {
+            return Ok(());
+        }
         let permit = self.permit()?;
         if let Some(sender) = &self.0.direct {
             sender.post_detached(&message);

@@ -128,6 +128,7 @@ impl Sessions {
             server: Arc::clone(&server.name),
             protocol_version: OnceLock::new(),
             upstream_init: OnceLock::new(),
+            upstream_envelope: OnceLock::new(),
             counters: Arc::new(MemoryCounters::new()),
         });
         let direct = match &server.upstream {

@@ -1,5 +1,7 @@
 //! The fake MCP server over Streamable HTTP, in process on 127.0.0.1:0. Sessions are `fake-<n>`;
 //! `whoami` answers `n`, and a deleted session is answered 404 like a server that forgot it.
+//! In modern mode it speaks only 2026-07-28: no `initialize`, no sessions, `server/discover`, and
+//! every request must carry the `_meta` envelope (`whoami` answers the envelope's client name).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -25,6 +27,7 @@ pub struct FakeHttp {
 
 #[derive(Default)]
 struct Fake {
+    modern: bool,
     sessions: AtomicU32,
     deleted: Mutex<HashSet<String>>,
 }
@@ -42,11 +45,24 @@ async fn delete(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> StatusCode
 
 impl FakeHttp {
     pub async fn start() -> Self {
+        Self::start_with(Fake::default()).await
+    }
+
+    /// A fake that speaks only 2026-07-28.
+    pub async fn start_modern() -> Self {
+        Self::start_with(Fake {
+            modern: true,
+            ..Fake::default()
+        })
+        .await
+    }
+
+    async fn start_with(fake: Fake) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
             .route("/mcp", post(handle).delete(delete))
-            .with_state(Arc::new(Fake::default()));
+            .with_state(Arc::new(fake));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -68,6 +84,9 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
+    if fake.modern {
+        return modern(&headers, &message);
+    }
     let is_init = message["method"] == "initialize";
     let session = session_of(&headers);
     if !is_init && session.is_none() {
@@ -102,4 +121,58 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
             .insert("mcp-session-id", format!("fake-{n}").parse().unwrap());
     }
     out
+}
+
+/// The 2026-07-28-only server: JSON answers, results with `resultType`.
+fn modern(headers: &HeaderMap, message: &Value) -> Response {
+    let json = |value: Value| ([("content-type", "application/json")], value.to_string()).into_response();
+    if session_of(headers).is_some() {
+        return (StatusCode::BAD_REQUEST, "no sessions in 2026-07-28").into_response();
+    }
+    let Some(id) = message.get("id").filter(|_| message.get("method").is_some()) else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    match message["method"].as_str().unwrap_or("") {
+        "initialize" => {
+            return json(
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found: initialize"}}),
+            );
+        }
+        "server/discover" => {
+            return json(serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {
+                "supportedVersions": ["2026-07-28"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "fake-modern", "version": "2.0.0"},
+                "resultType": "complete", "ttlMs": 60000, "cacheScope": "public"}}));
+        }
+        _ => {}
+    }
+    let meta = &message["params"]["_meta"];
+    let header_version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    if meta["io.modelcontextprotocol/protocolVersion"] != "2026-07-28"
+        || !meta["io.modelcontextprotocol/clientInfo"].is_object()
+        || !meta["io.modelcontextprotocol/clientCapabilities"].is_object()
+        || header_version != Some("2026-07-28")
+    {
+        let error = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32022, "message": "send the 2026-07-28 envelope"}});
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            error.to_string(),
+        )
+            .into_response();
+    }
+    let mut response = if message["params"]["name"] == "whoami" {
+        let client = meta["io.modelcontextprotocol/clientInfo"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        super::fake_logic::text_result(id, client)
+    } else {
+        respond(message, 0).response.unwrap_or(Value::Null)
+    };
+    if let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) {
+        result.insert("resultType".to_owned(), "complete".into());
+    }
+    json(response)
 }
