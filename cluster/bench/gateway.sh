@@ -4,15 +4,19 @@
 #   1. added latency at a fixed rate (phases interleaved: direct, gateway, direct, ...)
 #   2. throughput as fast as possible, many sessions, direct vs gateway
 #   3. node RSS idle, then after opening N idle sessions (RSS per idle session)
-# Usage: cluster/bench/gateway.sh [RATE] [SESSIONS_FOR_MEMORY]   (defaults 2000 and 10000)
+# Usage: [PORTCULLIS_BIN=path] cluster/bench/gateway.sh [RATE] [SESSIONS_FOR_MEMORY]   (defaults 2000 and 10000)
 # Everything listens on 127.0.0.1; the script ends exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rate="${1:-2000}"
 idle_sessions="${2:-10000}"
 
-cargo build --release -q -p portcullis
-bin="$PWD/target/release/portcullis"
+# PORTCULLIS_BIN runs another build (e.g. a saved copy of an older commit) instead of building this tree.
+bin="${PORTCULLIS_BIN:-}"
+if [ -z "$bin" ]; then
+    cargo build --release -q -p portcullis
+    bin="$PWD/target/release/portcullis"
+fi
 work="$(mktemp -d)"
 pids=()
 cleanup() {
