@@ -4,15 +4,19 @@
 #   1. added latency at a fixed rate (phases interleaved: direct, gateway, direct, ...)
 #   2. throughput as fast as possible, many sessions, direct vs gateway
 #   3. node RSS idle, then after opening N idle sessions (RSS per idle session)
-# Usage: cluster/bench/gateway.sh [RATE] [SESSIONS_FOR_MEMORY]   (defaults 2000 and 10000)
+# Usage: [PORTCULLIS_BIN=path] cluster/bench/gateway.sh [RATE] [SESSIONS_FOR_MEMORY]   (defaults 2000 and 10000)
 # Everything listens on 127.0.0.1; the script ends exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rate="${1:-2000}"
 idle_sessions="${2:-10000}"
 
-cargo build --release -q -p portcullis
-bin="$PWD/target/release/portcullis"
+# PORTCULLIS_BIN runs another build (e.g. a saved copy of an older commit) instead of building this tree.
+bin="${PORTCULLIS_BIN:-}"
+if [ -z "$bin" ]; then
+    cargo build --release -q -p portcullis
+    bin="$PWD/target/release/portcullis"
+fi
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -30,6 +34,7 @@ wait_for_line() { # file pattern
     echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
 }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 
 "$bin" demo-server --http 127.0.0.1:0 2>"$work/upstream.log" &
 pids+=($!)
@@ -74,8 +79,13 @@ sleep 1
 idle_rss="$(rss_kib "$node")"
 
 echo "## fixed rate: $rate calls/s, 8 sessions, 4+4 phases of 5 s (a = direct, b = through the gateway)"
+ticks_before="$(cpu_ticks "$node")"
 "$bin" bench --url "$gateway" --token bench-token --baseline "$upstream" --rate "$rate" --sessions 8 \
-    --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}'
+    --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}' | tee "$work/fixed.out"
+# The node idles while the direct phases run, so its CPU time is the gateway calls' (and warm-ups').
+gateway_calls="$(sed -n 's/^b: \([0-9]*\) calls.*/\1/p' "$work/fixed.out")"
+cpu_us=$(( ($(cpu_ticks "$node") - ticks_before) * 1000000 / $(getconf CLK_TCK) ))
+echo "node CPU (user + system) per gateway call: $(( cpu_us / gateway_calls )) µs over $gateway_calls calls"
 echo
 echo "## as fast as possible: 64 sessions, 2+2 phases of 5 s"
 "$bin" bench --url "$gateway" --token bench-token --baseline "$upstream" --sessions 64 \

@@ -46,6 +46,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Idle sessions are closed after this.
     pub idle_session_timeout: Duration,
+    /// A session quiet this long lets its actor stop (HTTP upstreams only) until it is needed again.
+    pub hibernate_after: Duration,
     /// How long the upstream may stay silent about a request (each progress or other message about it
     /// starts the wait again).
     pub upstream_timeout: Duration,
@@ -79,6 +81,7 @@ impl Default for Settings {
             node_id: "node-1".to_owned(),
             max_body_bytes: 4 * 1024 * 1024,
             idle_session_timeout: Duration::from_secs(30 * 60),
+            hibernate_after: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(300),
             session_queue: 64,

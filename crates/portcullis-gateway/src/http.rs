@@ -12,8 +12,10 @@ mod legacy;
 mod post;
 mod reject;
 mod resume;
+mod session_key;
 mod standalone;
 mod stateless;
+pub(crate) mod stateless_upstream;
 
 use std::sync::Arc;
 

@@ -66,10 +66,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the current session count.
-    pub fn render(&self, sessions: usize) -> String {
+    pub fn render(&self, sessions: usize, asleep: usize) -> String {
         let mut out = String::new();
         out.push_str("# HELP portcullis_sessions Open agent sessions.\n# TYPE portcullis_sessions gauge\n");
         let _ = writeln!(out, "portcullis_sessions {sessions}");
+        out.push_str("# HELP portcullis_sessions_asleep Open sessions whose actor sleeps until needed.\n# TYPE portcullis_sessions_asleep gauge\n");
+        let _ = writeln!(out, "portcullis_sessions_asleep {asleep}");
         out.push_str("# HELP portcullis_decisions_total Policy decisions on tool calls.\n");
         out.push_str("# TYPE portcullis_decisions_total counter\n");
         let servers = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);

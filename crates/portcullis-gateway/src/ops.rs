@@ -20,7 +20,7 @@ pub fn router(state: Arc<Node>) -> Router {
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
-    let text = node.metrics.render(node.sessions.len());
+    let text = node.metrics.render(node.sessions.len(), node.sessions.asleep());
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -85,13 +85,17 @@ pub async fn serve_node(
     agent.map_err(ServeError::from)
 }
 
-/// Closes idle sessions and forgets finished counter windows, now and then.
+/// Closes idle sessions, puts quiet ones to sleep and forgets finished counter windows, now and then.
 async fn reap(node: Arc<Node>) {
     let idle = node.settings.idle_session_timeout;
-    let period = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let quiet = node.settings.hibernate_after;
+    let period = (idle / 4)
+        .min(quiet / 2)
+        .clamp(Duration::from_millis(50), Duration::from_secs(30));
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
+        node.sessions.hibernate_quiet(quiet);
         let closed = node.sessions.reap_idle(idle);
         if closed > 0 {
             tracing::info!(closed, "idle sessions closed");

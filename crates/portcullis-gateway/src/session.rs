@@ -3,6 +3,8 @@
 
 mod actor;
 mod cancel;
+mod direct;
+mod envelope;
 mod handle;
 mod id;
 mod registry;
@@ -10,7 +12,8 @@ pub mod replay;
 mod route;
 
 pub use actor::{SessionActor, SessionArgs, SessionMsg};
-pub use handle::{SessionHandle, SessionInfo};
+pub use direct::ReplyStream;
+pub use handle::{Permit, SessionHandle, SessionInfo};
 pub use id::mint_session_id;
 pub use registry::Sessions;
 

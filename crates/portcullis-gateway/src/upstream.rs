@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use http::HttpClient;
+pub use http::{Exchange, ExchangeError, HttpClient, HttpSender};
 pub use sse::{SseEvent, SseParser};
 
 use crate::state::UpstreamSpec;
@@ -71,22 +71,28 @@ pub enum Upstream {
 }
 
 impl Upstream {
-    /// Connects (spawns the process, or prepares the HTTP endpoint).
+    /// Connects: spawns the process, posts to an HTTP endpoint through `http` (the session's
+    /// sender, which holds the upstream session across hibernation), or opens a legacy SSE stream
+    /// with `client`.
     ///
     /// # Errors
     /// When the process cannot be spawned or the URL is unusable.
     pub fn start(
         spec: &UpstreamSpec,
         server: &str,
+        http: Option<&HttpSender>,
         client: &HttpClient,
         events: EventSink,
     ) -> Result<Self, UpstreamError> {
-        match spec {
-            UpstreamSpec::Stdio { .. } => stdio::StdioUpstream::start(spec, server, events).map(Self::Stdio),
-            UpstreamSpec::Http { url } => {
-                http::HttpUpstream::new(url, client.clone(), events).map(Self::Http)
+        match (spec, http) {
+            (UpstreamSpec::Http { url }, None) => Err(UpstreamError::BadUrl(url.clone())),
+            (UpstreamSpec::Http { .. }, Some(sender)) => {
+                Ok(Self::Http(http::HttpUpstream::new(sender.clone(), events)))
             }
-            UpstreamSpec::Sse { url } => {
+            (UpstreamSpec::Stdio { .. }, _) => {
+                stdio::StdioUpstream::start(spec, server, events).map(Self::Stdio)
+            }
+            (UpstreamSpec::Sse { url }, _) => {
                 legacy::LegacyUpstream::start(url, client.clone(), events).map(Self::Legacy)
             }
         }
@@ -102,6 +108,13 @@ impl Upstream {
             Self::Stdio(s) => s.send(message),
             Self::Http(h) => h.send(message, upstream_id),
             Self::Legacy(l) => l.send(message, upstream_id),
+        }
+    }
+
+    /// Lets an HTTP upstream session outlive this connection (the session hibernates).
+    pub fn keep_session(&mut self) {
+        if let Self::Http(h) = self {
+            h.keep_session();
         }
     }
 

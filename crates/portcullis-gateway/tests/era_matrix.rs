@@ -2,10 +2,6 @@
 //! modern-only upstream} × {stdio, Streamable HTTP upstream}. In every cell the official Python SDK
 //! (2.x, pinned to an era) lists through the gateway (filtered by policy), makes an allowed call and
 //! is denied a forbidden one. The upstreams are our own fake, in its session-era and modern-only modes.
-//!
-//! The modern-only cells are ignored until the gateway speaks 2026-07-28 to upstreams (the bridging
-//! being built on another branch): today it always initializes an upstream, which a modern-only server
-//! refuses (`upstream initialization failed: method not found`). Un-ignore them after that merge.
 
 #![allow(
     clippy::unwrap_used,
@@ -134,25 +130,21 @@ async fn legacy_client_session_era_upstream_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the perf branch's bridging"]
 async fn modern_client_modern_only_upstream_stdio() {
     cell(Sdk::Modern, Upstream::ModernOnly, Transport::Stdio).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the perf branch's bridging"]
 async fn modern_client_modern_only_upstream_http() {
     cell(Sdk::Modern, Upstream::ModernOnly, Transport::Http).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the perf branch's bridging"]
 async fn legacy_client_modern_only_upstream_stdio() {
     cell(Sdk::Legacy, Upstream::ModernOnly, Transport::Stdio).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the perf branch's bridging"]
 async fn legacy_client_modern_only_upstream_http() {
     cell(Sdk::Legacy, Upstream::ModernOnly, Transport::Http).await;
 }

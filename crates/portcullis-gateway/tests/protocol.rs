@@ -262,6 +262,37 @@ async fn stateless_clients_are_bridged_to_session_era_upstreams() {
 }
 
 #[tokio::test]
+async fn a_stateless_session_key_selects_its_own_session() {
+    let node = TestNode::start("").await;
+    let whoami = |key: Option<&str>| {
+        let mut call = stateless("tools/call", json!({"name": "whoami", "arguments": {}}));
+        if let Some(key) = key {
+            call["params"]["_meta"]["dev.portcullis/sessionKey"] = json!(key);
+        }
+        call
+    };
+    let headers = [("mcp-protocol-version", "2026-07-28")];
+    let mut pids = Vec::new();
+    for key in [Some("alpha"), Some("beta"), Some("alpha")] {
+        let answer = node
+            .post_with("files", Some(ALICE), None, &whoami(key), &headers)
+            .await
+            .json();
+        pids.push(text(&answer).to_owned());
+    }
+    // One upstream process per session: the same key reaches the same one, another key another.
+    assert_eq!(pids[0], pids[2], "{pids:?}");
+    assert_ne!(pids[0], pids[1], "{pids:?}");
+
+    let bad = node
+        .post_with("files", Some(ALICE), None, &whoami(Some("has space")), &headers)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["error"]["code"], -32602, "{}", bad.body);
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn batches_are_served_in_order_under_2025_03_26() {
     let node = TestNode::start("").await;
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {

@@ -115,6 +115,8 @@ pub struct LimitsSection {
     pub max_body_bytes: usize,
     /// A session with no traffic for this long is closed.
     pub idle_session_timeout_secs: u64,
+    /// A session with no traffic for this long puts its actor to sleep (HTTP upstreams; milliseconds).
+    pub hibernate_after_ms: u64,
     /// How long the upstream may stay silent about a request before the gateway gives up on it (each
     /// progress notification or other message about the request starts the wait again).
     pub upstream_timeout_secs: u64,
@@ -135,6 +137,7 @@ impl Default for LimitsSection {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
             idle_session_timeout_secs: 30 * 60,
+            hibernate_after_ms: 10_000,
             upstream_timeout_secs: 60,
             request_timeout_secs: 300,
             session_queue: 64,

@@ -50,6 +50,7 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
         node_id: file.node.id.clone(),
         max_body_bytes: file.limits.max_body_bytes,
         idle_session_timeout: Duration::from_secs(file.limits.idle_session_timeout_secs),
+        hibernate_after: Duration::from_millis(file.limits.hibernate_after_ms),
         upstream_timeout: Duration::from_secs(file.limits.upstream_timeout_secs),
         request_timeout: Duration::from_secs(file.limits.request_timeout_secs),
         session_queue: file.limits.session_queue.max(1),

@@ -106,7 +106,7 @@ where
         clock,
     });
     let session = node.sessions.open(&server, Arc::clone(&caller.grant_id)).await?;
-    let mut unsolicited = session.listen()?;
+    let mut unsolicited = session.listen().await?;
     let (out, outgoing) = mpsc::channel::<Value>(OUT_QUEUE);
     let writer = tokio::spawn(write_lines(output, outgoing));
     let pruner = tokio::spawn(prune(Arc::clone(&node)));
@@ -174,7 +174,7 @@ async fn receive(calls: &mut Calls, bytes: &[u8], max_bytes: usize) {
             message,
             kind: Kind::Request,
         }) => calls.request(message).await,
-        Ok(Incoming::Single { message, .. }) => calls.pass_on(message),
+        Ok(Incoming::Single { message, .. }) => calls.pass_on(message).await,
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn serve_batch(
                 responses.push(response);
             }
             Some(Kind::Notification | Kind::Response) => {
-                if let Err(e) = session.notify(message) {
+                if let Err(e) = session.notify(message).await {
                     responses.push(jsonrpc::error(
                         Value::Null,
                         jsonrpc::UPSTREAM_ERROR,

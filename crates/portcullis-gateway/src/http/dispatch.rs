@@ -24,7 +24,7 @@ pub async fn dispatch(
     answer: Answer,
 ) -> Response {
     if kind != Kind::Request {
-        return match session.notify(message) {
+        return match session.notify(message).await {
             Ok(()) => StatusCode::ACCEPTED.into_response(),
             Err(SessionError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "session is busy\n").into_response(),
             Err(_) => (StatusCode::NOT_FOUND, "session has ended\n").into_response(),

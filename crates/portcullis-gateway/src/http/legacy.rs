@@ -63,6 +63,7 @@ async fn open(State(legacy): State<Arc<Legacy>>, Path(server): Path<String>, hea
         };
         let unsolicited = session
             .listen()
+            .await
             .map_err(|_| Reject::status(axum::http::StatusCode::BAD_GATEWAY, "the session ended at once"))?;
         let (answers_tx, answers) = mpsc::channel(ANSWER_BUFFER);
         legacy.streams.insert(Arc::clone(&id), answers_tx);

@@ -100,7 +100,8 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
             cacheable: false,
             announce_session: true,
         };
-        return Ok(forward(node, session, message, Finish::Initialize, answer).await);
+        let finish = Finish::Initialize(Box::new(message.clone()));
+        return Ok(forward(node, session, message, finish, answer).await);
     }
     if stateless::applies(headers, &message) {
         return stateless::handle(node, &caller, &entry, headers, message, kind, sse).await;

@@ -30,7 +30,7 @@ const HANDOVER: Duration = Duration::from_secs(2);
 ///
 /// # Errors
 /// 400 for an id that is not ours, or names a response stream whose events are no longer kept.
-pub(super) fn open(node: &Node, session: &SessionHandle, headers: &HeaderMap) -> Result<Response, Reject> {
+pub(super) async fn open(node: &Node, session: &SessionHandle, headers: &HeaderMap) -> Result<Response, Reject> {
     let window = node.settings.sse_replay_window;
     let info = Arc::clone(session.info());
     let gone = || Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again");
@@ -43,7 +43,7 @@ pub(super) fn open(node: &Node, session: &SessionHandle, headers: &HeaderMap) ->
         })
     });
     let source = match resume.transpose()? {
-        None => Resumed::live(Live::open(session, window).map_err(|()| gone())?),
+        None => Resumed::live(Live::open(session, window).await.map_err(|()| gone())?),
         Some(after) => match after.stream.kind {
             StreamKind::Response => {
                 let replayed = info
@@ -55,7 +55,7 @@ pub(super) fn open(node: &Node, session: &SessionHandle, headers: &HeaderMap) ->
             }
             StreamKind::Standalone => {
                 // Take the stream over first, so the old one stops getting messages, then replay it.
-                let live = Live::open(session, window).map_err(|()| gone())?;
+                let live = Live::open(session, window).await.map_err(|()| gone())?;
                 match info.replay.replay(after, window) {
                     Ok(replayed) => {
                         tracing::debug!(session = %info.id, after = %after, "standalone stream resumed");
@@ -96,8 +96,8 @@ pub(super) struct Live {
 }
 
 impl Live {
-    fn open(session: &SessionHandle, window: Duration) -> Result<Self, ()> {
-        let messages = session.listen().map_err(|_| ())?;
+    async fn open(session: &SessionHandle, window: Duration) -> Result<Self, ()> {
+        let messages = session.listen().await.map_err(|_| ())?;
         let info = Arc::clone(session.info());
         let stream = info.replay.open_stream(StreamKind::Standalone);
         // Priming events arrived with resumption in 2025-11-25; older clients may not expect them.

@@ -28,7 +28,7 @@ pub async fn get(State(node): State<Arc<Node>>, Path(server): Path<String>, head
                 "the GET stream is text/event-stream: send Accept: text/event-stream",
             ));
         }
-        super::resume::open(&node, &session, &headers)
+        super::resume::open(&node, &session, &headers).await
     };
     match opened.await {
         Ok(response) => response,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::dispatch::dispatch;
 use super::forward::Answer;
+use super::session_key::{SESSION_KEY, session_key};
 use super::{Caller, Reject, json_response};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
@@ -38,10 +39,11 @@ pub async fn handle(
     sse: bool,
 ) -> Result<Response, Reject> {
     check_headers(headers, &message)?;
+    let key = session_key(&message)?;
     let init_node = Arc::clone(&node);
     let session = node
         .sessions
-        .stateless(server, Arc::clone(&caller.grant_id), |handle| {
+        .stateless(server, Arc::clone(&caller.grant_id), key, |handle| {
             initialize_upstream(init_node, handle)
         })
         .await
@@ -68,17 +70,20 @@ pub async fn handle(
         cacheable: jsonrpc::method(&message).is_some_and(|m| protocol::CACHEABLE.contains(&m)),
         announce_session: false,
     };
-    Ok(dispatch(node, caller, session, strip_envelope(message), kind, answer).await)
+    // A 2026-07-28 upstream takes the client's envelope as it is.
+    let message = strip_envelope(message, !session.bridges_to_stateless());
+    Ok(dispatch(node, caller, session, message, kind, answer).await)
 }
 
 /// The upstream speaks the session era over the session the gateway initialized: the per-request
-/// 2026-07-28 envelope (`_meta` keys under `io.modelcontextprotocol/`) belongs to the client's hop and
-/// would make such a server refuse the request. Everything else in `_meta` passes on untouched.
-fn strip_envelope(mut message: Value) -> Value {
+/// 2026-07-28 envelope (`_meta` keys under `io.modelcontextprotocol/`, and the gateway's own session
+/// key) belongs to the client's hop and would make such a server refuse the request. Everything else
+/// in `_meta` passes on untouched.
+fn strip_envelope(mut message: Value, protocol_keys_too: bool) -> Value {
     if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut)
         && let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut)
     {
-        meta.retain(|key, _| !key.starts_with(ENVELOPE_PREFIX));
+        meta.retain(|key, _| !(protocol_keys_too && key.starts_with(ENVELOPE_PREFIX)) && key != SESSION_KEY);
         if meta.is_empty() {
             params.remove("_meta");
         }
@@ -168,6 +173,14 @@ async fn initialize_upstream(node: Arc<Node>, session: SessionHandle) -> Result<
             }
         }
     };
+    if super::stateless_upstream::refused_initialize(&response) {
+        let client_info = json!({"name": "portcullis-gateway", "version": env!("CARGO_PKG_VERSION")});
+        return super::stateless_upstream::discover(&node, &session, client_info, json!({}))
+            .await
+            .ok_or_else(|| {
+                SessionError::Initialize("upstream speaks neither initialize nor server/discover".to_owned())
+            });
+    }
     let Some(result) = response.get("result").cloned() else {
         let why = response
             .pointer("/error/message")
@@ -175,6 +188,8 @@ async fn initialize_upstream(node: Arc<Node>, session: SessionHandle) -> Result<
             .unwrap_or("no result");
         return Err(SessionError::Initialize(why.to_owned()));
     };
-    session.notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+    session
+        .notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await?;
     Ok(result)
 }

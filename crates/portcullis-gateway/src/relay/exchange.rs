@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Finish;
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
-use crate::session::{SessionError, SessionHandle};
+use crate::session::{ReplyStream, SessionError, SessionHandle};
 
 /// How long a session actor may take to accept a request.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,7 +48,7 @@ struct Live {
     node: Arc<Node>,
     session: SessionHandle,
     upstream_id: u64,
-    replies: mpsc::Receiver<Value>,
+    replies: ReplyStream,
     id: Value,
     finish: Finish,
     abandon: Abandon,

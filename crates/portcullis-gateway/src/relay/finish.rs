@@ -17,8 +17,9 @@ use crate::session::SessionHandle;
 pub enum Finish {
     /// Pass it through.
     Plain,
-    /// A client `initialize`: remember the negotiated version; close the session if it failed.
-    Initialize,
+    /// A client `initialize` (the request): remember the negotiated version; when the upstream
+    /// refused, try it as a 2026-07-28 upstream; close the session if that fails too.
+    Initialize(Box<Value>),
     /// `tools/list`: keep only what the policy shows (`None`: no policy, show nothing).
     ListTools(Option<Arc<CompiledPolicy>>),
     /// `tools/call`: settle counters and audit.
@@ -34,9 +35,17 @@ impl Finish {
         mut response: Value,
         took: Duration,
     ) -> Value {
+        session.undress(&mut response);
         match self {
             Self::Plain => response,
-            Self::Initialize => {
+            Self::Initialize(request) => {
+                if response.pointer("/result/protocolVersion").is_none()
+                    && let Some(bridged) =
+                        crate::http::stateless_upstream::answer_initialize(node, session, &request, &response)
+                            .await
+                {
+                    response = bridged;
+                }
                 match response
                     .pointer("/result/protocolVersion")
                     .and_then(Value::as_str)

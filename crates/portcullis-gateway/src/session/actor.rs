@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 
-use super::handle::SessionInfo;
+use super::handle::{Permit, SessionHandle, SessionInfo};
 use super::registry::Sessions;
 use crate::jsonrpc;
-use crate::state::UpstreamSpec;
-use crate::upstream::{HttpClient, Upstream, UpstreamError, UpstreamEvent};
+use crate::upstream::{Upstream, UpstreamError, UpstreamEvent};
 
 /// Everything a session actor is told.
 pub enum SessionMsg {
@@ -25,14 +24,14 @@ pub enum SessionMsg {
         /// Acknowledges the forward.
         ack: RpcReplyPort<Result<u64, UpstreamError>>,
         /// Held until the response arrives: bounds the session's queue.
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
     },
     /// A client notification or response to forward as is.
     Notify {
         /// The message.
         message: Value,
         /// Held while queued.
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
     },
     /// The client gave up on a request.
     Cancel {
@@ -48,6 +47,9 @@ pub enum SessionMsg {
     },
     /// Something from the upstream.
     Upstream(UpstreamEvent),
+    /// The session has been quiet: stop until needed, keeping the upstream session, unless something
+    /// is in flight, a standalone stream is open or messages wait for one.
+    Hibernate,
 }
 
 /// The actor (stateless; state is built in `pre_start`).
@@ -55,12 +57,8 @@ pub struct SessionActor;
 
 /// What a session actor starts from.
 pub struct SessionArgs {
-    /// Who and what the session is.
-    pub info: Arc<SessionInfo>,
-    /// How to reach the upstream.
-    pub upstream: UpstreamSpec,
-    /// The node's shared HTTP client.
-    pub http: HttpClient,
+    /// The session: identity, upstream, and the slot this actor fills.
+    pub handle: SessionHandle,
     /// Where to deregister on stop.
     pub sessions: Arc<Sessions>,
 }
@@ -71,7 +69,7 @@ pub(super) struct Pending {
     pub(super) reply: mpsc::Sender<Value>,
     pub(super) progress_token: Option<Value>,
     pub(super) is_initialize: bool,
-    pub(super) _permit: OwnedSemaphorePermit,
+    pub(super) _permit: Permit,
 }
 
 /// The actor's state.
@@ -86,6 +84,9 @@ pub struct SessionState {
     /// list changes right after `initialized`, before the client opened its GET stream). Bounded.
     pub(super) parked: VecDeque<Value>,
     pub(super) sessions: Arc<Sessions>,
+    handle: SessionHandle,
+    /// Stopped to sleep, not ended: the registry keeps the session.
+    asleep: bool,
 }
 
 impl Actor for SessionActor {
@@ -103,15 +104,24 @@ impl Actor for SessionActor {
             // A failed cast means the actor already stopped; the event has nobody left to matter to.
             let _ = me.cast(SessionMsg::Upstream(event));
         });
-        let upstream = Upstream::start(&args.upstream, &args.info.server, &args.http, events)?;
+        let info = Arc::clone(args.handle.info());
+        let upstream = Upstream::start(
+            args.handle.upstream(),
+            &info.server,
+            args.handle.direct(),
+            args.sessions.http(),
+            events,
+        )?;
         Ok(SessionState {
-            info: args.info,
+            info,
             upstream,
             next_id: 1,
             in_flight: HashMap::new(),
             listener: None,
             parked: VecDeque::new(),
             sessions: args.sessions,
+            handle: args.handle,
+            asleep: false,
         })
     }
 
@@ -156,6 +166,14 @@ impl Actor for SessionActor {
                 state.fail_all(&reason);
                 myself.stop(Some(reason));
             }
+            SessionMsg::Hibernate => {
+                if state.is_quiet() && state.handle.release_actor(myself.get_id()) {
+                    state.upstream.keep_session();
+                    state.asleep = true;
+                    tracing::debug!(session = %state.info.id, "session asleep");
+                    myself.stop(None);
+                }
+            }
         }
         Ok(())
     }
@@ -165,8 +183,10 @@ impl Actor for SessionActor {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.fail_all("session ended");
-        state.sessions.forget(&state.info.id, myself.get_id());
+        if !state.asleep {
+            state.fail_all("session ended");
+            state.sessions.forget(&state.info.id, myself.get_id());
+        }
         Ok(())
     }
 }
@@ -176,7 +196,7 @@ impl SessionState {
         &mut self,
         mut message: Value,
         reply: mpsc::Sender<Value>,
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
     ) -> Result<u64, UpstreamError> {
         let upstream_id = self.next_id;
         self.next_id += 1;
@@ -202,13 +222,17 @@ impl SessionState {
 
     fn cancel(&mut self, upstream_id: u64, reason: &'static str) {
         if self.in_flight.remove(&upstream_id).is_some() {
-            let note = serde_json::json!({
-                "jsonrpc": "2.0",
-                "method": "notifications/cancelled",
-                "params": {"requestId": upstream_id, "reason": reason},
-            });
-            let _ = self.upstream.send(&note, None);
+            let _ = self
+                .upstream
+                .send(&super::direct::cancelled(upstream_id, reason), None);
         }
+    }
+
+    /// Nothing would be lost by stopping now.
+    fn is_quiet(&self) -> bool {
+        self.in_flight.is_empty()
+            && self.parked.is_empty()
+            && self.listener.as_ref().is_none_or(mpsc::Sender::is_closed)
     }
 
     fn fail_one(&mut self, upstream_id: u64, reason: &str) {

@@ -4,22 +4,24 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use ractor::Actor;
+use ractor::{Actor, ActorRef};
 use serde_json::Value;
 
 use super::SessionError;
-use super::actor::{SessionActor, SessionArgs};
-use super::handle::{SessionHandle, SessionInfo};
+use super::actor::{SessionActor, SessionArgs, SessionMsg};
+use super::handle::{HandleParts, SessionHandle, SessionInfo};
 use super::id::{looks_minted, mint_session_id};
 use crate::counters::MemoryCounters;
-use crate::state::ServerEntry;
-use crate::upstream::HttpClient;
+use crate::state::{ServerEntry, UpstreamSpec};
+use crate::upstream::{HttpClient, HttpSender};
 
 /// Every live session on this node.
 pub struct Sessions {
     map: DashMap<Arc<str>, SessionHandle>,
     /// Serialises the opening of stateless sessions, so two first requests share one upstream.
     stateless_open: tokio::sync::Mutex<()>,
+    /// Serialises waking sleeping sessions, so one session never gets two actors.
+    waking: tokio::sync::Mutex<()>,
     http: HttpClient,
     queue: usize,
     max_sessions: usize,
@@ -32,11 +34,17 @@ impl Sessions {
         Arc::new(Self {
             map: DashMap::new(),
             stateless_open: tokio::sync::Mutex::new(()),
+            waking: tokio::sync::Mutex::new(()),
             http,
             queue,
             max_sessions,
             epoch: tokio::time::Instant::now(),
         })
+    }
+
+    /// The HTTP client sessions share (legacy SSE upstreams open their streams with it).
+    pub(super) fn http(&self) -> &HttpClient {
+        &self.http
     }
 
     /// The session a client named in `Mcp-Session-Id`.
@@ -79,8 +87,9 @@ impl Sessions {
         self.spawn(Arc::from(id), server, grant).await
     }
 
-    /// The stateless session of `grant` on `server`, opened and initialized with `init` on first use.
-    /// `init` sends the gateway's own `initialize` and returns the upstream's result.
+    /// The stateless session of `grant` on `server` (one per client-chosen `key`, plus one without),
+    /// opened and initialized with `init` on first use. `init` sends the gateway's own `initialize`
+    /// and returns the upstream's result.
     ///
     /// # Errors
     /// When the upstream cannot be started or initialized.
@@ -88,13 +97,14 @@ impl Sessions {
         self: &Arc<Self>,
         server: &ServerEntry,
         grant: Arc<str>,
+        key: Option<&str>,
         init: F,
     ) -> Result<SessionHandle, SessionError>
     where
         F: FnOnce(SessionHandle) -> Fut,
         Fut: std::future::Future<Output = Result<Value, SessionError>>,
     {
-        let key: Arc<str> = Arc::from(format!("stateless/{}/{grant}", server.name));
+        let key = stateless_key(&server.name, &grant, key);
         if let Some(found) = self.map.get(&key) {
             return Ok(found.value().clone());
         }
@@ -131,19 +141,28 @@ impl Sessions {
             server: Arc::clone(&server.name),
             protocol_version: OnceLock::new(),
             upstream_init: OnceLock::new(),
+            upstream_envelope: OnceLock::new(),
             counters: Arc::new(MemoryCounters::new()),
             replay: Default::default(),
         });
-        let args = SessionArgs {
-            info: Arc::clone(&info),
-            upstream: server.upstream.clone(),
-            http: self.http.clone(),
-            sessions: Arc::clone(self),
+        let direct = match &server.upstream {
+            UpstreamSpec::Http { url } => Some(HttpSender::new(url, self.http.clone())?),
+            // The actor owns a stdio child or a legacy SSE stream: those sessions never sleep.
+            UpstreamSpec::Stdio { .. } | UpstreamSpec::Sse { .. } => None,
         };
-        let (actor, _join) = Actor::spawn(None, SessionActor, args)
-            .await
-            .map_err(|e| SessionError::Spawn(e.to_string()))?;
-        let handle = SessionHandle::new(info, actor, self.queue, self.epoch);
+        let handle = SessionHandle::new(HandleParts {
+            info,
+            upstream: server.upstream.clone(),
+            direct,
+            queue: self.queue,
+            epoch: self.epoch,
+            sessions: Arc::downgrade(self),
+        });
+        // A stdio session starts its process now, so a bad command fails the open; an HTTP session
+        // starts asleep: requests go straight to the upstream, and its actor comes when needed.
+        if !handle.can_sleep() {
+            self.start_actor(&handle).await?;
+        }
         self.map.insert(id, handle.clone());
         tracing::debug!(session = %handle.info().id, server = %server.name, "session opened");
         Ok(handle)
@@ -160,9 +179,63 @@ impl Sessions {
         }
     }
 
+    /// The actor of a sleeping `handle`, spawned again (or the one another caller just woke).
+    pub(super) async fn wake(
+        self: &Arc<Self>,
+        handle: &SessionHandle,
+    ) -> Result<ActorRef<SessionMsg>, SessionError> {
+        let _guard = self.waking.lock().await;
+        if let Some(actor) = handle.actor_now() {
+            return Ok(actor);
+        }
+        if handle.is_closed() {
+            return Err(SessionError::Ended);
+        }
+        tracing::debug!(session = %handle.info().id, "session woken");
+        self.start_actor(handle).await
+    }
+
+    async fn start_actor(
+        self: &Arc<Self>,
+        handle: &SessionHandle,
+    ) -> Result<ActorRef<SessionMsg>, SessionError> {
+        let args = SessionArgs {
+            handle: handle.clone(),
+            sessions: Arc::clone(self),
+        };
+        let (actor, _join) = Actor::spawn(None, SessionActor, args)
+            .await
+            .map_err(|e| SessionError::Spawn(e.to_string()))?;
+        handle.set_actor(actor.clone());
+        Ok(actor)
+    }
+
     /// Called by a stopping actor: removes its entry unless a newer session took the id.
     pub(super) fn forget(&self, id: &str, actor: ractor::ActorId) {
-        self.map.remove_if(id, |_, handle| handle.actor_id() == actor);
+        self.map
+            .remove_if(id, |_, handle| handle.actor_id() == Some(actor));
+    }
+
+    /// Asks the actors of sessions quiet for `quiet` to sleep; returns how many were asked.
+    pub fn hibernate_quiet(&self, quiet: Duration) -> usize {
+        let mut asked = 0;
+        for entry in &self.map {
+            let handle = entry.value();
+            if handle.can_sleep()
+                && handle.idle_for() >= quiet
+                && !handle.is_busy()
+                && let Some(actor) = handle.actor_now()
+                && actor.cast(SessionMsg::Hibernate).is_ok()
+            {
+                asked += 1;
+            }
+        }
+        asked
+    }
+
+    /// How many sessions sleep (no actor).
+    pub fn asleep(&self) -> usize {
+        self.map.iter().filter(|e| e.value().is_asleep()).count()
     }
 
     /// Closes sessions idle for longer than `timeout` with nothing in flight; returns how many.
@@ -170,7 +243,7 @@ impl Sessions {
         let idle: Vec<Arc<str>> = self
             .map
             .iter()
-            .filter(|e| e.value().idle_for() >= timeout && !e.value().is_busy(self.queue))
+            .filter(|e| e.value().idle_for() >= timeout && !e.value().is_busy())
             .map(|e| Arc::clone(e.key()))
             .collect();
         idle.iter().filter(|id| self.close(id)).count()
@@ -183,4 +256,15 @@ impl Sessions {
             self.close(&id);
         }
     }
+}
+
+/// The registry key of a stateless session. Lengths prefix the parts, so no grant id or client key
+/// can be crafted to collide with another's; none of these looks like a minted id.
+fn stateless_key(server: &str, grant: &str, key: Option<&str>) -> Arc<str> {
+    let key = key.map_or_else(String::new, |k| format!("/{}:{k}", k.len()));
+    Arc::from(format!(
+        "stateless/{}:{server}/{}:{grant}{key}",
+        server.len(),
+        grant.len()
+    ))
 }

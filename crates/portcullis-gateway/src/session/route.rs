@@ -105,3 +105,8 @@ impl SessionState {
         false
     }
 }
+
+/// Whether an upstream message is about the server rather than about a request.
+pub(super) fn is_server_wide(message: &Value) -> bool {
+    jsonrpc::method(message).is_some_and(|m| SERVER_WIDE.contains(&m))
+}

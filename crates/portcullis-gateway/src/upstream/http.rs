@@ -1,18 +1,25 @@
 //! A Streamable HTTP upstream: each message is a POST; the answer is JSON, an SSE stream, or 202.
-//! The upstream's `Mcp-Session-Id` is kept and sent back; the session is deleted when dropped.
+//! The upstream's `Mcp-Session-Id` is kept and sent back; the session is deleted when it ends.
+//!
+//! [`HttpSender`] is the cloneable part: a request task may post through it directly (no hop through
+//! the session actor), and a hibernating session keeps it, so waking up reuses the upstream session.
+
+mod exchange;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, StatusCode, Uri};
+use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use super::{EventSink, SseParser, UpstreamError, UpstreamEvent};
+pub use exchange::{Exchange, ExchangeError};
+
+use super::{EventSink, UpstreamError, UpstreamEvent};
 use crate::protocol::{SESSION_HEADER, VERSION_HEADER};
 
 /// A pooled HTTP/1 client shared by every HTTP upstream of a node.
@@ -35,81 +42,87 @@ impl Default for HttpClient {
     }
 }
 
-/// The upstream-side session, shared with in-flight POST tasks so the first answer can set it.
+/// The upstream-side session, set by the first answer that names one.
 #[derive(Debug, Default)]
 struct Negotiated {
     session: Option<HeaderValue>,
     version: Option<HeaderValue>,
 }
 
-/// One session's view of an HTTP upstream.
-pub struct HttpUpstream {
+#[derive(Debug)]
+struct SenderInner {
     client: HttpClient,
     url: Uri,
-    negotiated: Arc<Mutex<Negotiated>>,
-    events: EventSink,
+    negotiated: Mutex<Negotiated>,
 }
 
-impl HttpUpstream {
-    pub(super) fn new(url: &str, client: HttpClient, events: EventSink) -> Result<Self, UpstreamError> {
+/// One session's way to post to its HTTP upstream; clones share the upstream session.
+#[derive(Clone, Debug)]
+pub struct HttpSender(Arc<SenderInner>);
+
+impl HttpSender {
+    /// A sender for `url` with no upstream session yet.
+    ///
+    /// # Errors
+    /// When `url` is not an `http://` URL.
+    pub fn new(url: &str, client: HttpClient) -> Result<Self, UpstreamError> {
         let url: Uri = url.parse().map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
         if url.scheme_str() != Some("http") {
             return Err(UpstreamError::BadUrl(url.to_string()));
         }
-        Ok(Self {
+        Ok(Self(Arc::new(SenderInner {
             client,
             url,
-            negotiated: Arc::default(),
-            events,
-        })
+            negotiated: Mutex::default(),
+        })))
     }
 
-    pub(super) fn set_protocol_version(&mut self, version: &str) {
+    /// Sets the `MCP-Protocol-Version` sent from now on.
+    pub fn set_protocol_version(&self, version: &str) {
         if let Ok(value) = HeaderValue::from_str(version) {
-            lock(&self.negotiated).version = Some(value);
+            self.lock().version = Some(value);
         }
     }
 
-    pub(super) fn send(&mut self, message: &Value, upstream_id: Option<u64>) -> Result<(), UpstreamError> {
-        let body = serde_json::to_vec(message).map_err(|_| UpstreamError::Closed)?;
-        let request = self.request(Method::POST, Full::new(Bytes::from(body)))?;
-        let client = self.client.clone();
-        let events = Arc::clone(&self.events);
-        let negotiated = Arc::clone(&self.negotiated);
+    /// Posts one serialised message and waits for the answer's head; its messages follow from the
+    /// returned [`Exchange`].
+    ///
+    /// # Errors
+    /// [`ExchangeError::Expired`] when the upstream forgot the session, else why it failed.
+    pub async fn post(&self, body: Bytes) -> Result<Exchange, ExchangeError> {
+        let request = self
+            .request(Method::POST, Full::new(body))
+            .map_err(|e| ExchangeError::Failed(e.to_string()))?;
+        let named_session = request.headers().contains_key(SESSION_HEADER);
+        let response = self
+            .0
+            .client
+            .0
+            .request(request)
+            .await
+            .map_err(|e| ExchangeError::Failed(format!("upstream unreachable: {e}")))?;
+        if let Some(session) = response.headers().get(SESSION_HEADER) {
+            self.lock().session = Some(session.clone());
+        }
+        Exchange::answered(response, named_session)
+    }
+
+    /// Posts a message nobody waits on (a notification), in the background.
+    pub fn post_detached(&self, message: &Value) {
+        let Ok(body) = serde_json::to_vec(message) else {
+            return;
+        };
+        let sender = self.clone();
         tokio::spawn(async move {
-            if let Err(reason) = exchange(&client, request, &events, &negotiated).await {
-                match upstream_id {
-                    Some(upstream_id) => events(UpstreamEvent::RequestFailed { upstream_id, reason }),
-                    None => tracing::warn!(reason = %reason, "upstream refused a notification"),
-                }
+            if let Err(ExchangeError::Failed(reason)) = sender.post(Bytes::from(body)).await {
+                tracing::warn!(reason = %reason, "upstream refused a notification");
             }
         });
-        Ok(())
     }
 
-    fn request(&self, method: Method, body: Full<Bytes>) -> Result<Request<Full<Bytes>>, UpstreamError> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(self.url.clone())
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json");
-        let negotiated = lock(&self.negotiated);
-        if let Some(session) = &negotiated.session {
-            builder = builder.header(SESSION_HEADER, session.clone());
-        }
-        if let Some(version) = &negotiated.version {
-            builder = builder.header(VERSION_HEADER, version.clone());
-        }
-        builder
-            .body(body)
-            .map_err(|_| UpstreamError::BadUrl(self.url.to_string()))
-    }
-}
-
-impl Drop for HttpUpstream {
-    fn drop(&mut self) {
-        // Best effort: tell the upstream its session is over.
-        if lock(&self.negotiated).session.is_none() {
+    /// Best effort: tells the upstream its session is over (DELETE), in the background.
+    pub fn end_session(&self) {
+        if self.lock().session.is_none() {
             return;
         }
         let (Ok(runtime), Ok(request)) = (
@@ -118,81 +131,96 @@ impl Drop for HttpUpstream {
         ) else {
             return;
         };
-        let client = self.client.clone();
+        let client = self.0.client.clone();
         runtime.spawn(async move {
             let _ = client.0.request(request).await;
         });
     }
+
+    fn request(&self, method: Method, body: Full<Bytes>) -> Result<Request<Full<Bytes>>, UpstreamError> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(self.0.url.clone())
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json");
+        let negotiated = self.lock();
+        if let Some(session) = &negotiated.session {
+            builder = builder.header(SESSION_HEADER, session.clone());
+        }
+        if let Some(version) = &negotiated.version {
+            builder = builder.header(VERSION_HEADER, version.clone());
+        }
+        builder
+            .body(body)
+            .map_err(|_| UpstreamError::BadUrl(self.0.url.to_string()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Negotiated> {
+        self.0.negotiated.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-fn lock(negotiated: &Mutex<Negotiated>) -> std::sync::MutexGuard<'_, Negotiated> {
-    negotiated.lock().unwrap_or_else(PoisonError::into_inner)
+/// The session actor's view of an HTTP upstream: what it sends comes back as events.
+pub struct HttpUpstream {
+    sender: HttpSender,
+    events: EventSink,
+    /// Set when the session hibernates: the upstream session must outlive this actor.
+    keep_session: bool,
 }
 
-/// Sends one POST and turns its answer into events.
-async fn exchange(
-    client: &HttpClient,
-    request: Request<Full<Bytes>>,
-    events: &EventSink,
-    negotiated: &Mutex<Negotiated>,
-) -> Result<(), String> {
-    let had_session = request.headers().contains_key(SESSION_HEADER);
-    let response = client
-        .0
-        .request(request)
-        .await
-        .map_err(|e| format!("upstream unreachable: {e}"))?;
-    let status = response.status();
-    if status == StatusCode::NOT_FOUND && had_session {
-        events(UpstreamEvent::Closed {
-            reason: "upstream session expired".to_owned(),
-        });
-        return Ok(());
+impl HttpUpstream {
+    pub(super) fn new(sender: HttpSender, events: EventSink) -> Self {
+        Self {
+            sender,
+            events,
+            keep_session: false,
+        }
     }
-    if !status.is_success() {
-        return Err(format!("upstream answered HTTP {status}"));
+
+    pub(super) fn set_protocol_version(&mut self, version: &str) {
+        self.sender.set_protocol_version(version);
     }
-    if let Some(session) = response.headers().get(SESSION_HEADER) {
-        lock(negotiated).session = Some(session.clone());
+
+    pub(super) fn keep_session(&mut self) {
+        self.keep_session = true;
     }
-    if status == StatusCode::ACCEPTED {
-        return Ok(());
-    }
-    let is_sse = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let mut body = response.into_body();
-    if is_sse {
-        let mut parser = SseParser::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("upstream stream broke: {e}"))?;
-            if let Some(chunk) = frame.data_ref() {
-                for data in parser.feed(chunk) {
-                    match serde_json::from_str::<Value>(&data) {
-                        Ok(message) => events(UpstreamEvent::Message(message)),
-                        Err(e) => tracing::warn!(error = %e, "upstream sent an event that is not json"),
+
+    pub(super) fn send(&mut self, message: &Value, upstream_id: Option<u64>) -> Result<(), UpstreamError> {
+        let body = serde_json::to_vec(message).map_err(|_| UpstreamError::Closed)?;
+        let sender = self.sender.clone();
+        let events = Arc::clone(&self.events);
+        tokio::spawn(async move {
+            let failed = match sender.post(Bytes::from(body)).await {
+                Ok(mut exchange) => loop {
+                    match exchange.next().await {
+                        Some(Ok(message)) => events(UpstreamEvent::Message(message)),
+                        Some(Err(reason)) => break Some(reason),
+                        None => break None,
                     }
+                },
+                Err(ExchangeError::Expired) => {
+                    events(UpstreamEvent::Closed {
+                        reason: "upstream session expired".to_owned(),
+                    });
+                    None
+                }
+                Err(ExchangeError::Failed(reason)) => Some(reason),
+            };
+            if let Some(reason) = failed {
+                match upstream_id {
+                    Some(upstream_id) => events(UpstreamEvent::RequestFailed { upstream_id, reason }),
+                    None => tracing::warn!(reason = %reason, "upstream refused a notification"),
                 }
             }
+        });
+        Ok(())
+    }
+}
+
+impl Drop for HttpUpstream {
+    fn drop(&mut self) {
+        if !self.keep_session {
+            self.sender.end_session();
         }
-        return Ok(());
     }
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|e| format!("upstream body broke: {e}"))?
-        .to_bytes();
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Array(messages)) => messages
-            .into_iter()
-            .for_each(|m| events(UpstreamEvent::Message(m))),
-        Ok(message) => events(UpstreamEvent::Message(message)),
-        Err(e) => return Err(format!("upstream answered with invalid json: {e}")),
-    }
-    Ok(())
 }

@@ -1,8 +1,12 @@
-//! The fake MCP server over Streamable HTTP, in process on 127.0.0.1:0.
+//! The fake MCP server over Streamable HTTP, in process on 127.0.0.1:0. Sessions are `fake-<n>`;
+//! `whoami` answers `n`, and a deleted session is answered 404 like a server that forgot it.
+//! In modern mode it speaks only 2026-07-28: no `initialize`, no sessions, `server/discover`, and
+//! every request must carry the `_meta` envelope (`whoami` answers the envelope's client name).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,11 +27,24 @@ pub struct FakeHttp {
 
 #[derive(Default)]
 struct Fake {
+    modern: bool,
     sessions: AtomicU32,
     /// Speaks only 2026-07-28: no sessions, no `initialize`.
     modern_only: bool,
     /// Request ids named by `notifications/cancelled`, and the ids `slow` calls arrived with.
     seen: std::sync::Mutex<(Vec<Value>, Vec<Value>)>,
+    deleted: Mutex<HashSet<String>>,
+}
+
+fn session_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
+}
+
+async fn delete(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> StatusCode {
+    if let Some(session) = session_of(&headers) {
+        fake.deleted.lock().unwrap().insert(session.to_owned());
+    }
+    StatusCode::NO_CONTENT
 }
 
 impl FakeHttp {
@@ -44,11 +61,20 @@ impl FakeHttp {
         .await
     }
 
+    /// A fake that speaks only 2026-07-28 and checks the envelope the gateway adds (see `modern`).
+    pub async fn start_modern() -> Self {
+        Self::start_with(Fake {
+            modern: true,
+            ..Fake::default()
+        })
+        .await
+    }
+
     async fn start_with(fake: Fake) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
-            .route("/mcp", post(handle).delete(|| async { StatusCode::NO_CONTENT }))
+            .route("/mcp", post(handle).delete(delete))
             .with_state(Arc::new(fake));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -71,9 +97,16 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
+    if fake.modern {
+        return modern(&headers, &message);
+    }
     let is_init = message["method"] == "initialize" && !fake.modern_only;
-    if !is_init && !fake.modern_only && !headers.contains_key("mcp-session-id") {
+    let session = session_of(&headers);
+    if !is_init && !fake.modern_only && session.is_none() {
         return (StatusCode::BAD_REQUEST, "missing session").into_response();
+    }
+    if session.is_some_and(|s| fake.deleted.lock().unwrap().contains(s)) {
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
     }
     if message["method"] == "notifications/cancelled" {
         fake.seen
@@ -95,10 +128,14 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
             _ => {}
         }
     }
+    let n = session
+        .and_then(|s| s.strip_prefix("fake-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let reply = if fake.modern_only {
-        respond_modern_only(&message, 0)
+        respond_modern_only(&message, n)
     } else {
-        respond(&message, 0)
+        respond(&message, n)
     };
     if reply.crash || reply.await_client {
         return (StatusCode::INTERNAL_SERVER_ERROR, "crashed").into_response();
@@ -138,4 +175,58 @@ async fn handle(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) 
             .insert("mcp-session-id", format!("fake-{n}").parse().unwrap());
     }
     out
+}
+
+/// The 2026-07-28-only server: JSON answers, results with `resultType`.
+fn modern(headers: &HeaderMap, message: &Value) -> Response {
+    let json = |value: Value| ([("content-type", "application/json")], value.to_string()).into_response();
+    if session_of(headers).is_some() {
+        return (StatusCode::BAD_REQUEST, "no sessions in 2026-07-28").into_response();
+    }
+    let Some(id) = message.get("id").filter(|_| message.get("method").is_some()) else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    match message["method"].as_str().unwrap_or("") {
+        "initialize" => {
+            return json(
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found: initialize"}}),
+            );
+        }
+        "server/discover" => {
+            return json(serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {
+                "supportedVersions": ["2026-07-28"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "fake-modern", "version": "2.0.0"},
+                "resultType": "complete", "ttlMs": 60000, "cacheScope": "public"}}));
+        }
+        _ => {}
+    }
+    let meta = &message["params"]["_meta"];
+    let header_version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    if meta["io.modelcontextprotocol/protocolVersion"] != "2026-07-28"
+        || !meta["io.modelcontextprotocol/clientInfo"].is_object()
+        || !meta["io.modelcontextprotocol/clientCapabilities"].is_object()
+        || header_version != Some("2026-07-28")
+    {
+        let error = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32022, "message": "send the 2026-07-28 envelope"}});
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            error.to_string(),
+        )
+            .into_response();
+    }
+    let mut response = if message["params"]["name"] == "whoami" {
+        let client = meta["io.modelcontextprotocol/clientInfo"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        super::fake_logic::text_result(id, client)
+    } else {
+        respond(message, 0).response.unwrap_or(Value::Null)
+    };
+    if let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) {
+        result.insert("resultType".to_owned(), "complete".into());
+    }
+    json(response)
 }

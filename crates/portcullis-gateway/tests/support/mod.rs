@@ -188,7 +188,11 @@ server = "files"
 impl TestNode {
     /// Starts a gateway with the test config; `extra` lands in `[limits]`.
     pub async fn start(extra: &str) -> Self {
-        let upstream = fake_http::FakeHttp::start().await;
+        Self::start_before(fake_http::FakeHttp::start().await, extra).await
+    }
+
+    /// Starts a gateway whose `remote` server is `upstream`.
+    pub async fn start_before(upstream: fake_http::FakeHttp, extra: &str) -> Self {
         let dir = unique_dir();
         std::fs::write(dir.join("policy.json"), POLICY).unwrap();
         let loaded = load_str(&config(&upstream.url(), extra), &dir).unwrap();

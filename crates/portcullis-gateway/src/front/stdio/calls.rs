@@ -59,7 +59,7 @@ impl Calls {
         let first_initialize = !self.initialized && jsonrpc::method(&message) == Some("initialize");
         let finish = if first_initialize {
             self.initialized = true;
-            Ok(Finish::Initialize)
+            Ok(Finish::Initialize(Box::new(message.clone())))
         } else {
             finish_for(&self.node, &self.caller, &self.session, &message).await
         };
@@ -102,14 +102,14 @@ impl Calls {
 
     /// A notification or a response to the upstream's request: passed on (a cancellation is noted
     /// first, so its request's answer is not written).
-    pub fn pass_on(&self, message: Value) {
+    pub async fn pass_on(&self, message: Value) {
         if jsonrpc::method(&message) == Some("notifications/cancelled")
             && let Some(named) = message.pointer("/params/requestId")
             && let Some(cancelled) = lock(&self.in_flight).get_mut(&named.to_string())
         {
             *cancelled = true;
         }
-        if let Err(error) = self.session.notify(message) {
+        if let Err(error) = self.session.notify(message).await {
             tracing::warn!(%error, "cannot pass a client message on");
         }
     }

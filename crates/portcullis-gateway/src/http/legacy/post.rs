@@ -98,7 +98,8 @@ async fn accept(
         jsonrpc::method(&message) == Some("initialize") && session.info().protocol_version.get().is_none();
     tokio::spawn(async move {
         let response = if initializes {
-            forward(node, session, message, Finish::Initialize, answer).await
+            let finish = Finish::Initialize(Box::new(message.clone()));
+            forward(node, session, message, finish, answer).await
         } else {
             dispatch(node, &caller, session, message, kind, answer).await
         };
