@@ -151,6 +151,7 @@ impl State {
                 upstream_session_ids,
                 node,
                 at,
+                initialize,
             } => session::put(
                 self,
                 SessionRecord {
@@ -160,6 +161,7 @@ impl State {
                     upstream_session_ids,
                     node,
                     created_at: at,
+                    initialize,
                 },
             ),
             AppRequest::SetSessionUpstream {

@@ -288,6 +288,7 @@ fn session_records_are_created_updated_and_removed() {
                 upstream_session_ids: vec![],
                 node: 1,
                 at: at(1_000),
+                initialize: Some(json!({"protocolVersion": "2025-11-25"})),
             },
             AppRequest::SetSessionUpstream {
                 id: "s1".to_owned(),
@@ -296,6 +297,10 @@ fn session_records_are_created_updated_and_removed() {
         ],
     );
     assert_eq!(state.sessions["s1"].upstream_session_ids, ["up-7"]);
+    assert_eq!(
+        state.sessions["s1"].initialize,
+        Some(json!({"protocolVersion": "2025-11-25"}))
+    );
     run(
         &mut state,
         vec![AppRequest::RemoveSession { id: "s1".to_owned() }],
