@@ -6,8 +6,10 @@ mod body;
 mod dispatch;
 mod forward;
 mod guard;
+mod handshake;
 mod post;
 mod reject;
+mod resume;
 mod standalone;
 mod stateless;
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::dispatch::dispatch;
 use super::forward::{Answer, Finish, forward};
-use super::{Reject, auth, batch, body, stateless};
+use super::{Reject, auth, batch, body, resume, stateless};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::{self, SESSION_HEADER, VERSION_HEADER};
@@ -41,7 +41,7 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
     })?;
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     let session = match session_id {
-        Some(id) => Some(auth::owned_session(&node, id, &caller, &entry)?),
+        Some(id) => Some(resume::owned_or_resumed(&node, id, &caller, &entry).await?),
         None => None,
     };
     let header_version = headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok());
@@ -103,7 +103,17 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
             cacheable: false,
             announce_session: true,
         };
-        return Ok(forward(node, session, message, Finish::Initialize, answer).await);
+        let params = message.get("params").cloned();
+        let response = forward(
+            Arc::clone(&node),
+            session.clone(),
+            message,
+            Finish::Initialize,
+            answer,
+        )
+        .await;
+        resume::record(&node, &session, params);
+        return Ok(response);
     }
     if stateless::applies(headers, &message) {
         return stateless::handle(node, &caller, &entry, headers, message, kind, sse).await;

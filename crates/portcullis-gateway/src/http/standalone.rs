@@ -72,6 +72,7 @@ pub async fn delete(
     match owned_session(&node, &server, &headers) {
         Ok(session) => {
             node.sessions.close(&session.info().id);
+            super::resume::forget(&node, &session.info().id);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(reject) => reject.into_response(),
