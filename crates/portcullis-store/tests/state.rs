@@ -351,6 +351,19 @@ fn malformed_commands_are_refused_before_proposing() {
         at: at(1_000),
     };
     assert_eq!(not_object.validate(), Err(ValidationError::UpstreamNotObject));
+    let init_not_object = AppRequest::PutSession {
+        id: "s1".to_owned(),
+        grant: "g1".to_owned(),
+        server: "files".to_owned(),
+        upstream_session_ids: vec![],
+        node: 1,
+        at: at(1_000),
+        initialize: Some(json!(["not", "params"])),
+    };
+    assert_eq!(
+        init_not_object.validate(),
+        Err(ValidationError::InitializeNotObject)
+    );
 }
 
 #[test]
