@@ -11,7 +11,8 @@ pub fn from_store(error: StoreError) -> Status {
         StoreError::NotLeader { .. }
         | StoreError::LeaderChanged { .. }
         | StoreError::NoQuorum { .. }
-        | StoreError::LeaderUnreachable { .. } => Status::unavailable(message),
+        | StoreError::LeaderUnreachable { .. }
+        | StoreError::MemberUnreachable { .. } => Status::unavailable(message),
         StoreError::Forwarded(_) | StoreError::JoinFailed { .. } => Status::aborted(message),
         StoreError::Storage { .. }
         | StoreError::WrongNode { .. }

@@ -8,6 +8,8 @@ mod dispatch;
 mod events;
 mod forward;
 mod guard;
+mod continuity;
+mod handshake;
 mod legacy;
 mod post;
 mod reject;

@@ -23,6 +23,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod counters;
 pub mod enforce;

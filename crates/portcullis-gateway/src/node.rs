@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::audit::{AuditSink, AuditTrail};
 use crate::clock::Clock;
+use crate::cluster::ClusterHooks;
 use crate::config::Settings;
 use crate::counters::CounterStore;
 use crate::metrics::Metrics;
@@ -23,6 +24,8 @@ pub struct NodeParts {
     pub audit: Arc<dyn AuditSink>,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
+    /// What a clustered node adds (nothing for a standalone one).
+    pub cluster: ClusterHooks,
 }
 
 /// A running node's shared parts; handlers hold it in an `Arc`.
@@ -37,6 +40,8 @@ pub struct Node {
     pub audit: AuditTrail,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
+    /// What a clustered node adds.
+    pub cluster: ClusterHooks,
     /// Live sessions.
     pub sessions: Arc<Sessions>,
     /// Metrics.
@@ -60,6 +65,7 @@ impl Node {
             counters: parts.counters,
             audit,
             clock: parts.clock,
+            cluster: parts.cluster,
             sessions,
             metrics: Metrics::new(),
             draining: tokio::sync::watch::Sender::new(false),
@@ -82,6 +88,7 @@ impl crate::config::LoadedConfig {
             counters: Arc::new(crate::counters::MemoryCounters::new()),
             audit,
             clock,
+            cluster: ClusterHooks::default(),
         };
         (parts, publisher)
     }

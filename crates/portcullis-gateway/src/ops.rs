@@ -10,7 +10,8 @@ use axum::routing::get;
 
 use crate::node::Node;
 
-/// The ops router. Once shutdown begins `/readyz` says 503, so balancers stop sending traffic.
+/// The ops router. Once shutdown begins `/readyz` says 503, so balancers stop sending traffic;
+/// so does a clustered node whose store can't serve yet (see [`crate::cluster::Readiness`]).
 pub fn router(state: Arc<Node>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
@@ -31,8 +32,10 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
 
 async fn readyz(State(node): State<Arc<Node>>) -> Response {
     if *node.draining.borrow() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
-    } else {
-        "ready\n".into_response()
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
+    match node.cluster.readiness.as_ref().and_then(|r| r.not_ready()) {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
+        None => "ready\n".into_response(),
     }
 }

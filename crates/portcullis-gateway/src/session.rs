@@ -2,6 +2,7 @@
 //! id mapping; a typed [`SessionHandle`] fronts it, and [`Sessions`] finds handles without a mailbox.
 
 mod actor;
+mod adopt;
 mod cancel;
 mod direct;
 mod envelope;

@@ -3,10 +3,12 @@
 //! [`Peers::ensure`] runs `tests/peers/install.sh` for the components a test needs: the first run
 //! installs them from the package registries into `target/peers/` (about a minute), later runs only
 //! check stamps. A peer that cannot be installed is an error, never a silent skip. [`Agent`] drives the
-//! Python SDK through `tests/peers/clients/agent.py`, and [`ChildGuard`] ends a spawned peer by its pid.
+//! Python SDK through `tests/peers/clients/agent.py`, [`ChildGuard`] ends a spawned peer by its pid, and
+//! [`Relay`] is a TCP relay a test can cut and heal (partitions).
 
 mod agent;
 mod child;
+mod relay;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use std::process::Command;
 
 pub use agent::{Agent, Sdk, Step};
 pub use child::ChildGuard;
+pub use relay::Relay;
 
 /// One installable peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

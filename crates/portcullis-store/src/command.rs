@@ -193,6 +193,10 @@ pub enum AppRequest {
         node: NodeId,
         /// When it was created.
         at: Timestamp,
+        /// The client's `initialize` params (a JSON object), replayed to a fresh upstream when
+        /// another node continues the session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initialize: Option<serde_json::Value>,
     },
     /// Replaces a session's upstream session ids (after a node re-established the upstream).
     SetSessionUpstream {

@@ -60,6 +60,16 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// No cluster member answered at an address an operator gave.
+    #[error(
+        "could not reach a cluster member at {addr} ({reason}): check the address, that the node runs, and the cluster secret"
+    )]
+    MemberUnreachable {
+        /// The address asked.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The leader refused or failed a forwarded command.
     #[error("the leader did not take the forwarded command: {0}")]
     Forwarded(String),

@@ -33,7 +33,7 @@ mod store;
 pub use command::{AppRequest, PolicyChange, PolicyFormat, ValidationError};
 pub use error::StoreError;
 pub use log_store::LogStore;
-pub use network::{ClusterSecret, WeakSecret};
+pub use network::{ClusterSecret, WeakSecret, remove_member};
 pub use response::{AppResponse, Applied, ApplyError};
 pub use state::{
     AdminRole, AdminTokenRecord, ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord,

@@ -9,5 +9,6 @@ mod wire;
 
 pub use auth::{ClusterSecret, WeakSecret};
 pub(crate) use client::GrpcNetwork;
+pub use client::remove_member;
 pub(crate) use no_peers::NoPeers;
 pub(crate) use server::serve;

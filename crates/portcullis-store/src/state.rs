@@ -191,6 +191,7 @@ impl State {
                 upstream_session_ids,
                 node,
                 at,
+                initialize,
             } => session::put(
                 self,
                 SessionRecord {
@@ -200,6 +201,7 @@ impl State {
                     upstream_session_ids,
                     node,
                     created_at: at,
+                    initialize,
                 },
             ),
             AppRequest::SetSessionUpstream {

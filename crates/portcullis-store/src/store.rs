@@ -1,6 +1,7 @@
 //! The handle the rest of a node uses: propose commands, read the applied state.
 
 mod config;
+mod contact;
 mod membership;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub struct Store {
     closed: [Arc<AtomicBool>; 2],
     /// The gRPC network, when this node has peers.
     network: Option<GrpcNetwork>,
+    /// When the leader was last heard from.
+    contact: Arc<contact::Contact>,
 }
 
 impl Store {
@@ -54,7 +57,7 @@ impl Store {
     /// # Errors
     /// As [`Store::open`].
     pub async fn open_cluster(config: StoreConfig, secret: ClusterSecret) -> Result<Self, StoreError> {
-        let network = GrpcNetwork::new(secret);
+        let network = GrpcNetwork::new(secret, config.source_ip);
         Self::open_with_network(config, network.clone(), Some(network)).await
     }
 
@@ -120,6 +123,7 @@ impl Store {
             state,
             closed,
             network: grpc,
+            contact: contact::Contact::new(),
         })
     }
 
@@ -235,6 +239,11 @@ impl Store {
     /// The Raft node, for the network server.
     pub(crate) fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// The leader's append was taken (the network server calls this).
+    pub(crate) fn heard_from_leader(&self) {
+        self.contact.heard_from_leader();
     }
 
     /// Stops Raft on this node; the data directory keeps everything for the next open.

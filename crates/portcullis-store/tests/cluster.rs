@@ -384,3 +384,42 @@ async fn a_node_added_after_compaction_catches_up_from_a_snapshot_and_restarts()
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_member_asks_any_node_and_refuses_strangers_and_the_last_voter() {
+    let one = start(1, TcpListener::bind("127.0.0.1:0").await.unwrap()).await;
+    one.store
+        .initialize(BTreeMap::from([(1, one.addr.clone())]))
+        .await
+        .unwrap();
+    let two = start(2, TcpListener::bind("127.0.0.1:0").await.unwrap()).await;
+    two.store.join(&one.addr).await.unwrap();
+    voters_become(&one, &[1, 2]).await;
+    let secret = || ClusterSecret::new(SECRET).unwrap();
+
+    let stranger = ClusterSecret::new("not-the-cluster-secret-at-all").unwrap();
+    let refused = portcullis_store::remove_member(&one.addr, stranger, 2, PATIENCE).await;
+    assert!(
+        matches!(refused, Err(StoreError::MemberUnreachable { .. })),
+        "{refused:?}"
+    );
+    voters_become(&one, &[1, 2]).await;
+
+    // Asked through the node being removed (a follower): redirected to the leader.
+    portcullis_store::remove_member(&two.addr, secret(), 2, PATIENCE)
+        .await
+        .unwrap();
+    voters_become(&one, &[1]).await;
+    // A node that is not a member is already removed.
+    portcullis_store::remove_member(&one.addr, secret(), 9, PATIENCE)
+        .await
+        .unwrap();
+    let last = portcullis_store::remove_member(&one.addr, secret(), 1, PATIENCE).await;
+    assert!(
+        last.as_ref()
+            .is_err_and(|error| error.to_string().contains("only voter")),
+        "{last:?}"
+    );
+    two.stop().await;
+    one.stop().await;
+}

@@ -289,6 +289,7 @@ fn session_records_are_created_updated_and_removed() {
                 upstream_session_ids: vec![],
                 node: 1,
                 at: at(1_000),
+                initialize: Some(json!({"protocolVersion": "2025-11-25"})),
             },
             AppRequest::SetSessionUpstream {
                 id: "s1".to_owned(),
@@ -297,6 +298,10 @@ fn session_records_are_created_updated_and_removed() {
         ],
     );
     assert_eq!(state.sessions["s1"].upstream_session_ids, ["up-7"]);
+    assert_eq!(
+        state.sessions["s1"].initialize,
+        Some(json!({"protocolVersion": "2025-11-25"}))
+    );
     run(
         &mut state,
         vec![AppRequest::RemoveSession { id: "s1".to_owned() }],
@@ -348,6 +353,19 @@ fn malformed_commands_are_refused_before_proposing() {
         at: at(1_000),
     };
     assert_eq!(not_object.validate(), Err(ValidationError::UpstreamNotObject));
+    let init_not_object = AppRequest::PutSession {
+        id: "s1".to_owned(),
+        grant: "g1".to_owned(),
+        server: "files".to_owned(),
+        upstream_session_ids: vec![],
+        node: 1,
+        at: at(1_000),
+        initialize: Some(json!(["not", "params"])),
+    };
+    assert_eq!(
+        init_not_object.validate(),
+        Err(ValidationError::InitializeNotObject)
+    );
 }
 
 #[test]

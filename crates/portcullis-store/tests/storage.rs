@@ -93,6 +93,7 @@ fn sample_log(commands: u64) -> Vec<Entry> {
                 upstream_session_ids: vec![format!("up{i}")],
                 node: 1,
                 at,
+                initialize: None,
             },
             _ => AppRequest::PutGrant {
                 id: format!("g{i}"),

@@ -32,6 +32,9 @@ pub enum Command {
     /// Work with audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Change the cluster's membership through a node's Raft listener (needs the cluster secret).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Load-test an MCP endpoint with tools/call: throughput and latency percentiles, optionally
     /// against a baseline (the same server without the gateway) in interleaved phases.
     Bench(BenchArgs),
@@ -61,6 +64,10 @@ pub struct ClusterArgs {
     /// Serve Raft to the other nodes here (host:port they can reach). Needs the cluster secret.
     #[arg(long, requires = "data_dir")]
     pub raft_addr: Option<String>,
+    /// The Raft address other nodes should use, when it differs from --raft-addr (a DNS name, a NAT
+    /// or proxy address). Defaults to --raft-addr (with the bound port when that says port 0).
+    #[arg(long, requires = "raft_addr", value_name = "HOST:PORT")]
+    pub raft_advertise: Option<String>,
     /// Found a new cluster with this node as its first voter (ignored when the data directory
     /// already belongs to a cluster).
     #[arg(long, requires = "data_dir", conflicts_with = "join")]
@@ -78,6 +85,23 @@ pub struct ClusterArgs {
     /// PORTCULLIS_CLUSTER_SECRET. Without a secret the node is a one-voter cluster with no Raft listener.
     #[arg(long, requires = "data_dir")]
     pub cluster_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Remove a node from the cluster: the leader drops it from the voters. Stop the node afterwards;
+    /// its data directory no longer belongs to the cluster.
+    Remove {
+        /// The node to remove.
+        #[arg(long)]
+        node_id: u64,
+        /// Any member's Raft address (the request follows the leader from there).
+        #[arg(long, value_name = "RAFT_ADDR")]
+        via: String,
+        /// A file holding the cluster's shared secret; or set PORTCULLIS_CLUSTER_SECRET.
+        #[arg(long)]
+        cluster_secret_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

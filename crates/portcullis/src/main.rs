@@ -14,6 +14,7 @@ mod audit;
 mod bench;
 mod cli;
 mod clock;
+mod cluster;
 mod demo;
 mod demo_server;
 mod logging;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
+        Command::Cluster(command) => cluster::run(&command),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use portcullis_audit::{AuditLog, AuditOptions};
 use portcullis_gateway::audit::{AuditSink, NullAuditSink};
+use portcullis_gateway::cluster::ClusterHooks;
 use portcullis_gateway::config::{AuditSettings, LoadedConfig};
 use portcullis_gateway::node::Node;
 use portcullis_gateway::state::StatePublisher;
@@ -35,6 +36,17 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
+    run_clustered(loaded, ClusterHooks::default(), feed, stop, on_ready).await
+}
+
+/// As [`run`], for a node in a cluster: `cluster` tells the gateway what the store adds.
+pub async fn run_clustered(
+    loaded: LoadedConfig,
+    cluster: ClusterHooks,
+    feed: impl FnOnce(StatePublisher, Arc<Node>),
+    stop: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(Bound),
+) -> anyhow::Result<()> {
     let (audit, writer) = open_audit(&loaded.audit)?;
     let listen = loaded.listen;
     let agent = TcpListener::bind(listen.agent)
@@ -47,7 +59,8 @@ pub async fn run(
         agent: agent.local_addr()?,
         ops: ops.local_addr()?,
     };
-    let (parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
+    let (mut parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
+    parts.cluster = cluster;
     let node = Node::new(parts);
     feed(publisher, Arc::clone(&node));
     tracing::info!(agent = %bound.agent, ops = %bound.ops, "gateway node listening");

@@ -9,13 +9,19 @@ mod admin;
 mod desired;
 mod open;
 mod propose;
+mod ready;
+mod sessions;
 mod upstream;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use portcullis_gateway::cluster::ClusterHooks;
 use portcullis_gateway::config::LoadedConfig;
 use portcullis_store::Store;
+
+pub use open::read_secret;
 
 use crate::cli::ServeArgs;
 use crate::node;
@@ -59,8 +65,12 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let following = store.clone();
     let path = args.config.clone();
-    let result = node::run(
+    let mut hooks = ClusterHooks::default();
+    hooks.readiness = Some(Arc::new(ready::StoreReadiness(store.clone())));
+    hooks.sessions = Some(Arc::new(sessions::StoreSessions(store.clone())));
+    let result = node::run_clustered(
         loaded,
+        hooks,
         move |publisher, node| {
             tokio::spawn(adapter::follow(applied, publisher, adapter, first.state.clone()));
             tokio::spawn(propose::on_sighup(following.clone(), path));

@@ -19,7 +19,7 @@ use portcullis_proto::admin::{
     RollbackPolicyRequest, ValidatePolicyRequest, WatchPoliciesRequest,
 };
 use support::admin::{Authed, channel};
-use support::cluster::{ADMIN_TOKEN, Cluster, PATIENCE, VIEWER_TOKEN};
+use support::admin_cluster::{ADMIN_TOKEN, Cluster, PATIENCE, VIEWER_TOKEN};
 use tonic::Code;
 
 const DENY_ECHO: &str =
@@ -213,7 +213,7 @@ async fn policy_rollout_through_any_node() {
         .unwrap()
         .into_inner()
         .text;
-    assert_eq!(text, support::cluster::POLICY);
+    assert_eq!(text, support::admin_cluster::POLICY);
     for node in &cluster.nodes {
         wait_revision(&node.admin_url(), 3).await;
     }

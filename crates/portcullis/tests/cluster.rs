@@ -10,265 +10,24 @@
     reason = "tests fail by panicking and log their phases"
 )]
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use portcullis_bench::{Era, McpSession, Target};
-use serde_json::{Value, json};
+use portcullis_bench::McpSession;
 
-const EXE: &str = env!("CARGO_BIN_EXE_portcullis");
-const SECRET: &str = "test-cluster-secret-0123456789";
-const TOKEN: &str = "cluster-t0ken";
-/// Every wait in this test is bounded by this (generous: a loaded 2-core machine, three nodes).
-const PATIENCE: Duration = Duration::from_secs(30);
+use support::EXE;
+use support::cluster::{
+    NodeSpec, PATIENCE, Running, SECRET, Scratch, agreed_leader, deny_echo, echo, free_addr, session,
+    until_denied, write_config,
+};
 
 const V1: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#;
 const V2: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off (v2)"}}}"#;
+const V3: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off (v3)"}}}"#;
 /// Policy changes timed in phase 3.
 const PROPAGATION_ROUNDS: usize = 5;
-
-fn deny_echo(reason: &str) -> String {
-    json!({"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": reason}}})
-        .to_string()
-}
-
-const V3: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off (v3)"}}}"#;
-
-/// A node process we started; killed (SIGKILL, by its pid) when dropped.
-struct Running {
-    child: Child,
-    agent: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// How to start one node, again after a crash.
-struct NodeSpec {
-    id: u64,
-    dir: PathBuf,
-    /// The Raft address; `None` for a one-voter node without a cluster secret.
-    raft: Option<String>,
-    /// `--init` or `--join SEED`.
-    membership: Vec<String>,
-}
-
-impl NodeSpec {
-    fn config(&self) -> PathBuf {
-        self.dir.join("portcullis.toml")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.join("node.log")
-    }
-
-    fn write_policy(&self, text: &str) {
-        std::fs::write(self.dir.join("policy.json"), text).unwrap();
-    }
-
-    fn start(&self) -> Running {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log())
-            .unwrap();
-        let mut command = Command::new(EXE);
-        command
-            .args(["serve", "--config", self.config().to_str().unwrap()])
-            .args(["--data-dir", self.dir.join("data").to_str().unwrap()])
-            .args(["--node-id", &self.id.to_string()])
-            .args(&self.membership)
-            .args(["--log", "info", "--log-format", "json"]);
-        match &self.raft {
-            Some(raft) => command
-                .args(["--raft-addr", raft])
-                .env("PORTCULLIS_CLUSTER_SECRET", SECRET),
-            None => command.env_remove("PORTCULLIS_CLUSTER_SECRET"),
-        };
-        let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut running = Running {
-            child,
-            agent: String::new(),
-        };
-        // Read the ready line on a thread so a node that hangs fails the test instead of blocking it.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let ready = match rx.recv_timeout(PATIENCE) {
-            Ok(Some(Ok(line))) => line,
-            other => panic!(
-                "node {} did not print its ready line ({other:?}); its log:\n{}",
-                self.id,
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            ),
-        };
-        match &self.raft {
-            Some(raft) => assert!(ready.ends_with(&format!("raft={raft}")), "{ready}"),
-            None => assert!(!ready.contains("raft="), "{ready}"),
-        }
-        running.agent = ready
-            .strip_prefix("ready agent=")
-            .and_then(|rest| rest.split(' ').next())
-            .expect(&ready)
-            .to_owned();
-        running
-    }
-}
-
-/// A scratch directory, removed when the test ends (also when it fails).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-fn write_config(dir: &Path) {
-    let sha = portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token(TOKEN));
-    let config = format!(
-        r#"
-[listeners]
-agent = "127.0.0.1:0"
-ops = "127.0.0.1:0"
-
-[audit]
-path = "audit.jsonl"
-
-[policies.p]
-file = "policy.json"
-
-[servers.demo]
-upstream = {{ type = "stdio", command = {EXE:?}, args = ["demo-server"] }}
-
-[[grants]]
-id = "agent"
-token_sha256 = "{sha}"
-server = "demo"
-policy = "p"
-"#
-    );
-    std::fs::write(dir.join("portcullis.toml"), config).unwrap();
-}
-
-fn run_blocking<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-fn session(node: &Running) -> McpSession {
-    let target = Target {
-        url: format!("http://{}/mcp/demo", node.agent),
-        token: Some(TOKEN.into()),
-        era: Era::Session,
-    };
-    run_blocking(McpSession::open(&target)).unwrap()
-}
-
-/// Calls echo; `None` when allowed, the denial text otherwise.
-fn echo(session: &mut McpSession) -> Option<String> {
-    let reply =
-        run_blocking(session.request("tools/call", json!({"name": "echo", "arguments": {"text": "hi"}})))
-            .unwrap();
-    let text = reply["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if reply["result"]["isError"].as_bool().unwrap_or(false) {
-        Some(text)
-    } else {
-        assert_eq!(text, "hi", "{reply}");
-        None
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Polls each session until echo is denied with `reason`; returns how long each took.
-fn until_denied(sessions: &mut [(u64, &mut McpSession)], reason: &str, since: Instant) -> Vec<Duration> {
-    let wanted = format!("[POLICY DENIED] {reason}");
-    let mut took = vec![None; sessions.len()];
-    let deadline = Instant::now() + PATIENCE;
-    while took.iter().any(Option::is_none) {
-        for ((id, session), took) in sessions.iter_mut().zip(&mut took) {
-            if took.is_none() && echo(session).as_deref() == Some(&wanted) {
-                *took = Some(since.elapsed());
-                eprintln!("  node {id} enforces {reason:?} after {:?}", since.elapsed());
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every node denies with {reason:?} within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    took.into_iter().flatten().collect()
-}
-
-/// The leader the nodes' logs agree on (each logs `raft leader changed` with the leader's id).
-fn agreed_leader(specs: &[&NodeSpec]) -> u64 {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let seen: Vec<Option<u64>> = specs.iter().map(|spec| last_leader(&spec.log())).collect();
-        if let Some(Some(first)) = seen.first()
-            && seen.iter().all(|leader| leader == &Some(*first))
-        {
-            return *first;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the nodes never agreed on a leader: {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn last_leader(log: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(log).ok()?;
-    text.lines()
-        .rev()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|event| {
-            let message = event["message"].as_str().unwrap_or_default();
-            message == "raft leader changed" || message == "raft leader unknown"
-        })
-        .and_then(|event| event["leader"].as_u64())
-}
 
 #[test]
 fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catches_up() {
@@ -277,23 +36,8 @@ fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catch
     let seed = free_addr();
     let specs: Vec<NodeSpec> = (1..=3)
         .map(|id| {
-            let dir = base.join(format!("node{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            write_config(&dir);
-            let raft = Some(if id == 1 { seed.clone() } else { free_addr() });
-            let membership = if id == 1 {
-                vec!["--init".to_owned()]
-            } else {
-                vec!["--join".to_owned(), seed.clone()]
-            };
-            let spec = NodeSpec {
-                id,
-                dir,
-                raft,
-                membership,
-            };
-            spec.write_policy(V1);
-            spec
+            let raft = if id == 1 { seed.clone() } else { free_addr() };
+            NodeSpec::new(base, id, raft, (id != 1).then_some(seed.as_str()), V1)
         })
         .collect();
 
@@ -328,7 +72,7 @@ fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catch
         };
         specs[1].write_policy(&text);
         let sent = Instant::now();
-        signal(&nodes[1].as_ref().unwrap().child, "HUP");
+        nodes[1].as_ref().unwrap().signal("HUP");
         let took = until_denied(&mut all, &reason, sent);
         slowest.push(took.into_iter().max().unwrap());
     }
@@ -347,10 +91,7 @@ fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catch
     eprintln!("phase 4: kill -9 the leader, node {leader}");
     let index = specs.iter().position(|spec| spec.id == leader).unwrap();
     sessions[index] = None;
-    let mut killed = nodes[index].take().unwrap();
-    killed.child.kill().unwrap();
-    killed.child.wait().unwrap();
-    drop(killed);
+    nodes[index].take().unwrap().kill();
     let survivors: Vec<usize> = (0..3).filter(|&i| i != index).collect();
     for &i in &survivors {
         let denial = echo(sessions[i].as_mut().unwrap());
@@ -364,7 +105,7 @@ fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catch
     let editor = &specs[survivors[0]];
     editor.write_policy(V3);
     let sent = Instant::now();
-    signal(&nodes[survivors[0]].as_ref().unwrap().child, "HUP");
+    nodes[survivors[0]].as_ref().unwrap().signal("HUP");
     let mut alive: Vec<(u64, &mut McpSession)> = specs
         .iter()
         .zip(sessions.iter_mut())
@@ -403,7 +144,9 @@ fn a_single_node_data_dir_keeps_policy_versions_across_restarts_and_the_store_wi
         id: 1,
         dir: scratch.0.clone(),
         raft: None,
+        advertise: None,
         membership: Vec::new(),
+        secret: SECRET.to_owned(),
     };
     spec.write_policy(V1);
     eprintln!("phase 1: a one-voter node seeds its store from the file");
@@ -413,11 +156,11 @@ fn a_single_node_data_dir_keeps_policy_versions_across_restarts_and_the_store_wi
 
     eprintln!("phase 2: SIGHUP proposes the edited policy as a new version");
     spec.write_policy(V2);
-    signal(&node.child, "HUP");
+    node.signal("HUP");
     until_denied(&mut [(1, &mut one)], "echo is off (v2)", Instant::now());
 
     eprintln!("phase 3: after SIGTERM and a restart with the old file, the store's version still rules");
-    signal(&node.child, "TERM");
+    node.signal("TERM");
     let mut node = node;
     let deadline = Instant::now() + PATIENCE;
     while node.child.try_wait().unwrap().is_none() {
@@ -435,7 +178,7 @@ fn a_single_node_data_dir_keeps_policy_versions_across_restarts_and_the_store_wi
     );
 
     eprintln!("phase 4: a SIGHUP makes the file's text the newest version again");
-    signal(&node.child, "HUP");
+    node.signal("HUP");
     let deadline = Instant::now() + PATIENCE;
     while echo(&mut one).is_some() {
         assert!(Instant::now() < deadline, "the reload never took effect");

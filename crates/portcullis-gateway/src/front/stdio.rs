@@ -104,6 +104,7 @@ where
         counters: Arc::new(MemoryCounters::new()),
         audit,
         clock,
+        cluster: Default::default(),
     });
     let session = node.sessions.open(&server, Arc::clone(&caller.grant_id)).await?;
     let mut unsolicited = session.listen().await?;

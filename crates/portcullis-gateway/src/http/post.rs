@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::dispatch::dispatch;
 use super::forward::{Answer, Finish, forward};
-use super::{Reject, auth, batch, body, stateless};
+use super::{Reject, auth, batch, body, continuity, stateless};
 use crate::ingress;
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
@@ -38,7 +38,7 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
     })?;
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     let session = match session_id {
-        Some(id) => Some(auth::owned_session(&node, id, &caller, &entry)?),
+        Some(id) => Some(continuity::owned_or_resumed(&node, id, &caller, &entry).await?),
         None => None,
     };
     let header_version = headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok());
@@ -100,8 +100,11 @@ async fn handle(node: Arc<Node>, server: &str, headers: &HeaderMap, body: Body) 
             cacheable: false,
             announce_session: true,
         };
+        let params = message.get("params").cloned();
         let finish = Finish::Initialize(Box::new(message.clone()));
-        return Ok(forward(node, session, message, finish, answer).await);
+        let response = forward(Arc::clone(&node), session.clone(), message, finish, answer).await;
+        continuity::record(&node, &session, params);
+        return Ok(response);
     }
     if stateless::applies(headers, &message) {
         return stateless::handle(node, &caller, &entry, headers, message, kind, sse).await;

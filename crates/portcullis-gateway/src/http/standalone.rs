@@ -45,6 +45,7 @@ pub async fn delete(
     match owned_session(&node, &server, &headers) {
         Ok(session) => {
             node.sessions.close(&session.info().id);
+            super::continuity::forget(&node, &session.info().id);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(reject) => reject.into_response(),

@@ -2,7 +2,6 @@
 //! session-era upstream initialized by the gateway itself and kept per grant.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -149,47 +148,10 @@ fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Reject> {
 
 /// The gateway's own handshake with a session-era upstream, on behalf of stateless clients.
 async fn initialize_upstream(node: Arc<Node>, session: SessionHandle) -> Result<Value, SessionError> {
-    let request = json!({
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LATEST_SESSION_ERA,
-            "capabilities": {},
-            "clientInfo": {"name": "portcullis-gateway", "version": env!("CARGO_PKG_VERSION")},
-        },
+    let params = json!({
+        "protocolVersion": LATEST_SESSION_ERA,
+        "capabilities": {},
+        "clientInfo": {"name": "portcullis-gateway", "version": env!("CARGO_PKG_VERSION")},
     });
-    let (upstream_id, mut replies) = session.request(request, Duration::from_secs(5)).await?;
-    let response = loop {
-        match tokio::time::timeout(node.settings.upstream_timeout, replies.recv()).await {
-            Ok(Some(message)) if jsonrpc::kind(&message) == Some(Kind::Response) => break message,
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(SessionError::Ended),
-            Err(_) => {
-                session.cancel(upstream_id, "gateway timeout");
-                return Err(SessionError::Initialize(
-                    "upstream did not answer initialize in time".to_owned(),
-                ));
-            }
-        }
-    };
-    if super::stateless_upstream::refused_initialize(&response) {
-        let client_info = json!({"name": "portcullis-gateway", "version": env!("CARGO_PKG_VERSION")});
-        return super::stateless_upstream::discover(&node, &session, client_info, json!({}))
-            .await
-            .ok_or_else(|| {
-                SessionError::Initialize("upstream speaks neither initialize nor server/discover".to_owned())
-            });
-    }
-    let Some(result) = response.get("result").cloned() else {
-        let why = response
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .unwrap_or("no result");
-        return Err(SessionError::Initialize(why.to_owned()));
-    };
-    session
-        .notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .await?;
-    Ok(result)
+    super::handshake::initialize(&node, &session, params).await
 }

@@ -125,7 +125,7 @@ impl Sessions {
         }
     }
 
-    async fn spawn(
+    pub(super) async fn spawn(
         self: &Arc<Self>,
         id: Arc<str>,
         server: &ServerEntry,

@@ -222,6 +222,7 @@ impl TestNode {
             counters: Arc::new(MemoryCounters::new()),
             audit: audit.clone(),
             clock: Arc::new(clock.clone()),
+            cluster: Default::default(),
         };
         let agent = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ops = TcpListener::bind("127.0.0.1:0").await.unwrap();

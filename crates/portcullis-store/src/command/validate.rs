@@ -50,6 +50,9 @@ pub enum ValidationError {
     /// The upstream config is not a JSON object.
     #[error("upstream must be a JSON object describing how to reach the server")]
     UpstreamNotObject,
+    /// A session's recorded `initialize` params are not a JSON object.
+    #[error("a session's initialize params must be a JSON object (the client's initialize params)")]
+    InitializeNotObject,
     /// The policy document does not compile.
     #[error("policy {name:?} does not compile; fix these and propose again:\n{errors}")]
     PolicyInvalid {
@@ -199,11 +202,18 @@ impl AppRequest {
                 grant,
                 server,
                 upstream_session_ids,
+                initialize,
                 ..
             } => {
                 id_ok("session id", id)?;
                 id_ok("grant", grant)?;
                 name_ok("server", server)?;
+                if let Some(params) = initialize {
+                    if !params.is_object() {
+                        return Err(ValidationError::InitializeNotObject);
+                    }
+                    json_size_ok("initialize", params)?;
+                }
                 upstream_ids_ok(upstream_session_ids)
             }
             Self::SetSessionUpstream {

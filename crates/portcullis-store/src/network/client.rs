@@ -1,10 +1,13 @@
 //! The gRPC side that calls other nodes: one cached channel per peer, the cluster secret on every
 //! call, and openraft's errors mapped so that an unreachable peer backs off.
 
-mod join;
+mod membership;
+
+pub use membership::remove_member;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -32,14 +35,17 @@ const SNAPSHOT_CHUNK: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub(crate) struct GrpcNetwork {
     secret: ClusterSecret,
+    /// Outbound connections leave from this address when set (the Raft listener's own).
+    source_ip: Option<IpAddr>,
     /// One lazily connected channel per peer, with the address it was made for.
     channels: Arc<Mutex<BTreeMap<NodeId, (String, Channel)>>>,
 }
 
 impl GrpcNetwork {
-    pub(crate) fn new(secret: ClusterSecret) -> Self {
+    pub(crate) fn new(secret: ClusterSecret, source_ip: Option<IpAddr>) -> Self {
         Self {
             secret,
+            source_ip,
             channels: Arc::default(),
         }
     }
@@ -60,6 +66,7 @@ impl GrpcNetwork {
             .map_err(|error| Status::invalid_argument(format!("bad raft address {addr:?}: {error}")))?
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
+            .local_address(self.source_ip)
             .connect_lazy();
         channels.insert(target, (addr.to_owned(), channel.clone()));
         Ok(channel)
@@ -81,7 +88,7 @@ impl GrpcNetwork {
         timeout: Duration,
     ) -> Result<(AppResponse, u64), StoreError> {
         let failed = |status: Status| match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => StoreError::LeaderUnreachable {
+            _ if unreachable(&status) => StoreError::LeaderUnreachable {
                 leader,
                 addr: addr.to_owned(),
                 reason: status.message().to_owned(),
@@ -152,12 +159,22 @@ impl GrpcPeer {
 
 fn rpc_error(target: NodeId, status: &Status) -> RPCError<TypeConfig> {
     tracing::debug!(peer = target, code = ?status.code(), message = status.message(), "raft rpc failed");
-    match status.code() {
+    if unreachable(status) || status.code() == Code::Unauthenticated {
         // The peer is down, slow or refusing us: back off before trying again.
-        Code::Unavailable | Code::DeadlineExceeded | Code::Unauthenticated | Code::Cancelled => {
-            RPCError::Unreachable(Unreachable::new(status))
-        }
-        _ => RPCError::Network(NetworkError::new(status)),
+        RPCError::Unreachable(Unreachable::new(status))
+    } else {
+        RPCError::Network(NetworkError::new(status))
+    }
+}
+
+/// Whether a call failed for want of a working connection (the peer is down, slow or cut off), as
+/// opposed to an answer. A connection reset mid-call surfaces as `Unknown` with a transport error.
+fn unreachable(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => true,
+        Code::Unknown => std::error::Error::source(status)
+            .is_some_and(|source| source.downcast_ref::<tonic::transport::Error>().is_some()),
+        _ => false,
     }
 }
 

@@ -12,7 +12,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::ClusterSecret;
-use super::wire::{ForwardError, JoinRequest, from_message, to_message};
+use super::wire::{ForwardError, JoinRequest, RemoveRequest, from_message, to_message};
 use crate::raft::{Snapshot, SnapshotMeta, Vote};
 use crate::{AppRequest, AppResponse, Store, StoreError};
 
@@ -51,6 +51,13 @@ impl RaftRpc for RaftService {
     async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         let rpc = from_message(request.get_ref())?;
         let result = self.store.raft().append_entries(rpc).await;
+        // A higher vote means the sender is no longer the leader: that is no contact.
+        if result
+            .as_ref()
+            .is_ok_and(|response| response.is_success() || response.is_conflict())
+        {
+            self.store.heard_from_leader();
+        }
         to_message(&result).map(Response::new)
     }
 
@@ -105,6 +112,16 @@ impl RaftRpc for RaftService {
         let result: Result<(), ForwardError> = self
             .store
             .admit(join.node_id, join.addr)
+            .await
+            .map_err(ForwardError::from);
+        to_message(&result).map(Response::new)
+    }
+
+    async fn remove(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let remove: RemoveRequest = from_message(request.get_ref())?;
+        let result: Result<(), ForwardError> = self
+            .store
+            .dismiss(remove.node_id)
             .await
             .map_err(ForwardError::from);
         to_message(&result).map(Response::new)

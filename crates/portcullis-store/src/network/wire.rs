@@ -26,6 +26,12 @@ pub(crate) struct JoinRequest {
     pub(crate) addr: String,
 }
 
+/// An operator's request to remove a node from the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RemoveRequest {
+    pub(crate) node_id: NodeId,
+}
+
 /// Why the leader could not take a forwarded command, as sent back to the follower.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

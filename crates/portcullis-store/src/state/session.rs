@@ -24,6 +24,9 @@ pub struct SessionRecord {
     pub node: NodeId,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The client's `initialize` params, replayed to a fresh upstream on another node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialize: Option<serde_json::Value>,
 }
 
 pub(super) fn put(state: &mut State, record: SessionRecord) -> Result<Applied, ApplyError> {

@@ -1,5 +1,6 @@
 //! How a store node runs: where its data lives, who it is, and its Raft timings.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,6 +17,9 @@ pub struct StoreConfig {
     pub dir: PathBuf,
     /// The address other nodes reach this node's Raft service at.
     pub raft_addr: String,
+    /// Outbound Raft connections leave from this address when set (usually the Raft listener's), so
+    /// peers and firewalls see one address per node in both directions.
+    pub source_ip: Option<IpAddr>,
     /// How long [`crate::Store::propose`] waits for a commit before reporting no quorum.
     pub propose_timeout: Duration,
     /// How often the leader sends heartbeats.
@@ -35,6 +39,7 @@ impl StoreConfig {
             node_id,
             dir: dir.into(),
             raft_addr: String::new(),
+            source_ip: None,
             propose_timeout: Duration::from_secs(5),
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),

@@ -76,6 +76,34 @@ impl Store {
         Ok(())
     }
 
+    /// On the leader: removes `node_id` from the voters and the members (a node already gone is
+    /// fine). The cluster keeps its quorum rules for the remaining voters.
+    pub(crate) async fn dismiss(&self, node_id: NodeId) -> Result<(), StoreError> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        if membership.get_node(&node_id).is_none() {
+            return Ok(());
+        }
+        if membership.voter_ids().eq([node_id]) {
+            return Err(StoreError::Raft(format!(
+                "node {node_id} is the only voter: a cluster cannot remove its last member"
+            )));
+        }
+        let gone = BTreeSet::from([node_id]);
+        let change = if membership.voter_ids().any(|voter| voter == node_id) {
+            ChangeMembers::RemoveVoters(gone)
+        } else {
+            ChangeMembers::RemoveNodes(gone)
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(drop)
+            .map_err(write_error)?;
+        tracing::info!(node = node_id, "removed a member");
+        Ok(())
+    }
+
     /// Makes `voters` the set of voting members; nodes left out are removed from the cluster.
     ///
     /// # Errors

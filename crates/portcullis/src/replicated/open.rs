@@ -61,7 +61,7 @@ pub async fn open(args: &ClusterArgs) -> anyhow::Result<Opened> {
     let mut config = StoreConfig::new(node_id, dir);
     // A loaded machine must not depose a live leader over a late heartbeat.
     config.election_timeout = (Duration::from_millis(500), Duration::from_millis(1_000));
-    let Some(secret) = read_secret(args)? else {
+    let Some(secret) = read_secret(args.cluster_secret_file.as_deref())? else {
         if args.raft_addr.is_some() || args.join.is_some() {
             bail!(
                 "--raft-addr and --join need the cluster secret: --cluster-secret-file FILE or {SECRET_ENV}"
@@ -80,7 +80,13 @@ pub async fn open(args: &ClusterArgs) -> anyhow::Result<Opened> {
     let listener = TcpListener::bind(raft_addr)
         .await
         .with_context(|| format!("cannot listen for raft on {raft_addr}"))?;
-    config.raft_addr = advertised(raft_addr, &listener)?;
+    config.raft_addr = match &args.raft_advertise {
+        Some(addr) => addr.clone(),
+        None => advertised(raft_addr, &listener)?,
+    };
+    // Leave from the listener's own address when it is a specific one, so peers (and a test's
+    // fault-injecting relays) can tell this node's traffic by its source.
+    config.source_ip = Some(listener.local_addr()?.ip()).filter(|ip| !ip.is_unspecified());
     let store = Store::open_cluster(config.clone(), secret).await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = store.clone();
@@ -142,8 +148,12 @@ fn advertised(given: &str, listener: &TcpListener) -> anyhow::Result<String> {
     }
 }
 
-fn read_secret(args: &ClusterArgs) -> anyhow::Result<Option<ClusterSecret>> {
-    let raw = match &args.cluster_secret_file {
+/// The cluster secret from `file`, else from the environment; `None` when neither holds one.
+///
+/// # Errors
+/// An unreadable file or a weak secret.
+pub fn read_secret(file: Option<&Path>) -> anyhow::Result<Option<ClusterSecret>> {
+    let raw = match file {
         Some(path) => Some(read_secret_file(path)?),
         None => std::env::var(SECRET_ENV).ok().filter(|value| !value.is_empty()),
     };

@@ -1,102 +1,167 @@
-//! A cluster of `portcullis serve --data-dir` processes on 127.0.0.1, each with its admin API, in
-//! front of the built-in demo server. Every wait is bounded; every process is ended by its pid.
+//! Test support for clusters of `portcullis serve --data-dir` processes on loopback: how to start a
+//! node (again after a crash), talk to its data plane, and read what its log says.
+
+#![allow(clippy::print_stderr, reason = "tests log their phases")]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{EXE, token_sha};
+use portcullis_bench::{Era, McpSession, Target};
+use serde_json::{Value, json};
 
-/// The cluster's shared secret.
+use super::EXE;
+
 pub const SECRET: &str = "test-cluster-secret-0123456789";
-/// The agents' bearer token (grant `agent`, server `demo`, policy `p`).
-pub const AGENT_TOKEN: &str = "agent-t0ken";
-/// Admin tokens seeded by the config file, one per role.
-pub const ADMIN_TOKEN: &str = "admin-t0ken";
-/// Read-only.
-pub const VIEWER_TOKEN: &str = "viewer-t0ken";
-/// May decide approvals.
-pub const APPROVER_TOKEN: &str = "approver-t0ken";
+pub const TOKEN: &str = "cluster-t0ken";
 /// Every wait is bounded by this (generous: a loaded 2-core machine, several nodes).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The first policy: echo allowed, everything else denied.
-pub const POLICY: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#;
-
-/// One node: how to start it, and the process when running.
-pub struct ClusterNode {
-    pub id: u64,
-    pub dir: PathBuf,
-    pub raft: String,
-    /// `--init` or `--join SEED`.
-    membership: Vec<String>,
-    child: Option<Child>,
-    /// The agent listener, `host:port` (known once started).
-    pub agent: String,
-    /// The admin API, `host:port` (known once started).
-    pub admin: String,
+/// A policy that denies echo with `reason`.
+pub fn deny_echo(reason: &str) -> String {
+    json!({"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": reason}}})
+        .to_string()
 }
 
-impl ClusterNode {
-    fn new(root: &std::path::Path, id: u64, membership: Vec<String>) -> Self {
-        let dir = root.join(format!("node-{id}"));
+/// A node process we started; killed (SIGKILL, by its pid) when dropped.
+pub struct Running {
+    pub child: Child,
+    pub agent: String,
+    pub ops: String,
+}
+
+impl Running {
+    /// Sends a signal (`HUP`, `TERM`, ...) to this process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// `kill -9`, then reap.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How to start one node, again after a crash.
+pub struct NodeSpec {
+    pub id: u64,
+    pub dir: PathBuf,
+    /// Where Raft listens; `None` for a one-voter node without a cluster secret.
+    pub raft: Option<String>,
+    /// What peers are told to use instead of `raft` (e.g. a relay in front of it).
+    pub advertise: Option<String>,
+    /// `--init` or `--join SEED`.
+    pub membership: Vec<String>,
+    pub secret: String,
+}
+
+impl NodeSpec {
+    /// Node `id` in `base/node{id}` with a config and policy `policy`, founding the cluster when
+    /// `seed` is `None`, joining through it otherwise.
+    pub fn new(base: &Path, id: u64, raft: String, seed: Option<&str>, policy: &str) -> Self {
+        let dir = base.join(format!("node{id}"));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("policy.json"), POLICY).unwrap();
-        std::fs::write(dir.join("portcullis.toml"), config(id)).unwrap();
-        Self {
+        write_config(&dir);
+        let membership = match seed {
+            None => vec!["--init".to_owned()],
+            Some(seed) => vec!["--join".to_owned(), seed.to_owned()],
+        };
+        let spec = Self {
             id,
             dir,
-            raft: free_addr(),
+            raft: Some(raft),
+            advertise: None,
             membership,
-            child: None,
-            agent: String::new(),
-            admin: String::new(),
+            secret: SECRET.to_owned(),
+        };
+        spec.write_policy(policy);
+        spec
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("portcullis.toml")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("node.log")
+    }
+
+    /// The address the other nodes use.
+    pub fn advertised(&self) -> Option<&str> {
+        self.advertise.as_deref().or(self.raft.as_deref())
+    }
+
+    pub fn write_policy(&self, text: &str) {
+        std::fs::write(self.dir.join("policy.json"), text).unwrap();
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(EXE);
+        command
+            .args(["serve", "--config", self.config().to_str().unwrap()])
+            .args(["--data-dir", self.dir.join("data").to_str().unwrap()])
+            .args(["--node-id", &self.id.to_string()])
+            .args(&self.membership)
+            .args(["--log", "info", "--log-format", "json"]);
+        if let Some(advertise) = &self.advertise {
+            command.args(["--raft-advertise", advertise]);
         }
+        match &self.raft {
+            Some(raft) => command
+                .args(["--raft-addr", raft])
+                .env("PORTCULLIS_CLUSTER_SECRET", &self.secret),
+            None => command.env_remove("PORTCULLIS_CLUSTER_SECRET"),
+        };
+        command
     }
 
-    /// The admin API's URL.
-    pub fn admin_url(&self) -> String {
-        format!("http://{}", self.admin)
-    }
-
-    /// The agents' MCP endpoint for the demo server.
-    pub fn mcp_url(&self) -> String {
-        format!("http://{}/mcp/demo", self.agent)
-    }
-
-    /// The node's log (stderr, JSON lines).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
-    }
-
-    /// Starts the process and waits for its ready line.
-    pub fn start(&mut self) {
-        assert!(self.child.is_none(), "node {} is already running", self.id);
-        let log = File::options()
+    fn log_file(&self) -> File {
+        File::options()
             .create(true)
             .append(true)
-            .open(self.dir.join("node.log"))
-            .unwrap();
-        let mut child = Command::new(EXE)
-            .args([
-                "serve",
-                "--config",
-                self.dir.join("portcullis.toml").to_str().unwrap(),
-            ])
-            .args(["--data-dir", self.dir.join("data").to_str().unwrap()])
-            .args(["--node-id", &self.id.to_string(), "--raft-addr", &self.raft])
-            .args(&self.membership)
-            .args(["--log", "info", "--log-format", "json"])
-            .env("PORTCULLIS_CLUSTER_SECRET", SECRET)
+            .open(self.log())
+            .unwrap()
+    }
+
+    /// Runs the node to its end (for nodes that must refuse to start); its exit code and log.
+    pub fn run_to_exit(&self) -> (Option<i32>, String) {
+        let output = self.command().stdout(Stdio::null()).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Starts the node and waits for its ready line.
+    pub fn start(&self) -> Running {
+        let mut child = self
+            .command()
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(self.log_file())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        self.child = Some(child);
+        let mut running = Running {
+            child,
+            agent: String::new(),
+            ops: String::new(),
+        };
         // Read the ready line on a thread so a node that hangs fails the test instead of blocking it.
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -107,113 +172,60 @@ impl ClusterNode {
         let ready = match rx.recv_timeout(PATIENCE) {
             Ok(Some(Ok(line))) => line,
             other => panic!(
-                "node {} printed no ready line ({other:?}); its log:\n{}",
+                "node {} did not print its ready line ({other:?}); its log:\n{}",
                 self.id,
-                self.log()
+                std::fs::read_to_string(self.log()).unwrap_or_default()
             ),
         };
+        match self.advertised() {
+            Some(raft) => assert!(ready.ends_with(&format!("raft={raft}")), "{ready}"),
+            None => assert!(!ready.contains("raft="), "{ready}"),
+        }
         let field = |name: &str| {
             ready
                 .split(' ')
-                .find_map(|part| part.strip_prefix(&format!("{name}=")))
-                .unwrap_or_else(|| panic!("no {name}= in {ready:?}"))
+                .find_map(|part| part.strip_prefix(name))
+                .expect(&ready)
                 .to_owned()
         };
-        self.agent = field("agent");
-        self.admin = field("admin");
-    }
-
-    /// Kills the process (SIGKILL, by its pid) and reaps it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Whether the process is running.
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        running.agent = field("agent=");
+        running.ops = field("ops=");
+        running
     }
 }
 
-impl Drop for ClusterNode {
+/// A scratch directory, removed when the test ends (also when it fails).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
     fn drop(&mut self) {
-        self.kill();
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-/// Nodes sharing one scratch directory (removed when dropped).
-pub struct Cluster {
-    pub nodes: Vec<ClusterNode>,
-    root: PathBuf,
-}
-
-impl Cluster {
-    /// Starts `size` nodes: node 1 founds the cluster, the others join through it, one at a time.
-    pub fn start(name: &str, size: u64) -> Self {
-        let root = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let mut first = ClusterNode::new(&root, 1, vec!["--init".to_owned()]);
-        first.start();
-        let seed = first.raft.clone();
-        let mut cluster = Self {
-            nodes: vec![first],
-            root,
-        };
-        for id in 2..=size {
-            cluster.add(id, &seed);
-        }
-        cluster
-    }
-
-    /// Creates and starts node `id`, joining through `seed`.
-    pub fn add(&mut self, id: u64, seed: &str) -> &mut ClusterNode {
-        let mut node = ClusterNode::new(&self.root, id, vec!["--join".to_owned(), seed.to_owned()]);
-        node.start();
-        self.nodes.push(node);
-        self.nodes.last_mut().unwrap()
-    }
-
-    /// Node `id`.
-    pub fn node(&self, id: u64) -> &ClusterNode {
-        self.nodes.iter().find(|node| node.id == id).unwrap()
-    }
-
-    /// Node `id`, to start or kill.
-    pub fn node_mut(&mut self, id: u64) -> &mut ClusterNode {
-        self.nodes.iter_mut().find(|node| node.id == id).unwrap()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for node in &mut self.nodes {
-            node.kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// A port that was free on `ip` a moment ago.
+pub fn free_addr_on(ip: IpAddr) -> String {
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
     listener.local_addr().unwrap().to_string()
 }
 
-fn config(id: u64) -> String {
-    let demo = super::demo_server();
-    let (agent, admin, viewer, approver) = (
-        token_sha(AGENT_TOKEN),
-        token_sha(ADMIN_TOKEN),
-        token_sha(VIEWER_TOKEN),
-        token_sha(APPROVER_TOKEN),
-    );
-    format!(
-        r#"
-[node]
-id = "node-{id}"
+pub fn free_addr() -> String {
+    free_addr_on(IpAddr::from([127, 0, 0, 1]))
+}
 
+pub fn write_config(dir: &Path) {
+    let sha = super::token_sha(TOKEN);
+    let config = format!(
+        r#"
 [listeners]
 agent = "127.0.0.1:0"
 ops = "127.0.0.1:0"
@@ -224,30 +236,149 @@ path = "audit.jsonl"
 [policies.p]
 file = "policy.json"
 
-{demo}
+{}
 [[grants]]
 id = "agent"
-token_sha256 = "{agent}"
+token_sha256 = "{sha}"
 server = "demo"
 policy = "p"
+"#,
+        super::demo_server()
+    );
+    std::fs::write(dir.join("portcullis.toml"), config).unwrap();
+}
 
-[admin]
-listen = "127.0.0.1:0"
+pub fn run_blocking<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
 
-[[admin.tokens]]
-name = "ops-admin"
-role = "admin"
-token_sha256 = "{admin}"
+pub fn target(node: &Running) -> Target {
+    Target {
+        url: format!("http://{}/mcp/demo", node.agent),
+        token: Some(TOKEN.into()),
+        era: Era::Session,
+    }
+}
 
-[[admin.tokens]]
-name = "ops-viewer"
-role = "viewer"
-token_sha256 = "{viewer}"
+pub fn session(node: &Running) -> McpSession {
+    run_blocking(McpSession::open(&target(node))).unwrap()
+}
 
-[[admin.tokens]]
-name = "ops-approver"
-role = "approver"
-token_sha256 = "{approver}"
-"#
+/// Calls echo; `None` when allowed, the denial text otherwise.
+pub fn echo(session: &mut McpSession) -> Option<String> {
+    let reply =
+        run_blocking(session.request("tools/call", json!({"name": "echo", "arguments": {"text": "hi"}})))
+            .unwrap();
+    let text = reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if reply["result"]["isError"].as_bool().unwrap_or(false) {
+        Some(text)
+    } else {
+        assert_eq!(text, "hi", "{reply}");
+        None
+    }
+}
+
+/// Polls each session until echo is denied with `reason`; returns how long each took.
+pub fn until_denied(sessions: &mut [(u64, &mut McpSession)], reason: &str, since: Instant) -> Vec<Duration> {
+    let wanted = format!("[POLICY DENIED] {reason}");
+    let mut took = vec![None; sessions.len()];
+    let deadline = Instant::now() + PATIENCE;
+    while took.iter().any(Option::is_none) {
+        for ((id, session), took) in sessions.iter_mut().zip(&mut took) {
+            if took.is_none() && echo(session).as_deref() == Some(&wanted) {
+                *took = Some(since.elapsed());
+                eprintln!("  node {id} enforces {reason:?} after {:?}", since.elapsed());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every node denies with {reason:?} within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    took.into_iter().flatten().collect()
+}
+
+/// The leader the nodes' logs agree on (each logs `raft leader changed` with the leader's id).
+pub fn agreed_leader(specs: &[&NodeSpec]) -> u64 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let seen: Vec<Option<u64>> = specs.iter().map(|spec| last_leader(&spec.log())).collect();
+        if let Some(Some(first)) = seen.first()
+            && seen.iter().all(|leader| leader == &Some(*first))
+        {
+            return *first;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never agreed on a leader: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn last_leader(log: &Path) -> Option<u64> {
+    log_events(log)
+        .into_iter()
+        .rev()
+        .find(|event| {
+            let message = event["message"].as_str().unwrap_or_default();
+            message == "raft leader changed" || message == "raft leader unknown"
+        })
+        .and_then(|event| event["leader"].as_u64())
+}
+
+/// The JSON events in a node's log so far.
+pub fn log_events(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .collect()
+}
+
+/// Waits (bounded by `patience`) until the node's log holds an event `matches` accepts; returns it.
+pub fn wait_for_event(spec: &NodeSpec, patience: Duration, matches: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(event) = log_events(&spec.log()).into_iter().find(&matches) {
+            return event;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {} never logged the awaited event; its log:\n{}",
+            spec.id,
+            std::fs::read_to_string(spec.log()).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `GET /readyz` on the node's ops listener: status code and body.
+pub fn readyz(node: &Running) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(&node.ops).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        node.ops
     )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
 }

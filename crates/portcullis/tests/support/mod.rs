@@ -12,6 +12,7 @@
 )]
 
 pub mod admin;
+pub mod admin_cluster;
 pub mod cluster;
 
 use std::io::{BufRead, BufReader};

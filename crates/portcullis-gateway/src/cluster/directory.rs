@@ -1,0 +1,30 @@
+//! The session directory: a record per agent session, kept where every node can read it, so a node
+//! that never saw a session can rebuild it when its client arrives with the `Mcp-Session-Id`.
+
+use serde_json::Value;
+
+/// What a node needs to continue a session it did not create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionEntry {
+    /// The session id (`Mcp-Session-Id`).
+    pub id: String,
+    /// The grant that opened it.
+    pub grant: String,
+    /// The server it talks to.
+    pub server: String,
+    /// The client's `initialize` params, replayed to a fresh upstream.
+    pub initialize: Value,
+}
+
+/// Where session records live (the replicated store, in a cluster).
+///
+/// Architecture invariant: none of these waits on consensus. Recording and forgetting are sent off
+/// (a lost record only means the session can't move), and a lookup reads the node's applied state.
+pub trait SessionDirectory: Send + Sync {
+    /// A session was initialized on this node.
+    fn record(&self, entry: SessionEntry);
+    /// A session ended (the client deleted it).
+    fn forget(&self, id: &str);
+    /// The record of a session this node doesn't hold, if the cluster knows it.
+    fn find(&self, id: &str) -> Option<SessionEntry>;
+}
