@@ -36,8 +36,9 @@ pub use log_store::LogStore;
 pub use network::{ClusterSecret, WeakSecret};
 pub use response::{AppResponse, Applied, ApplyError};
 pub use state::{
-    ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord, PolicyHistory, PolicyRef,
-    PolicyVersion, ServerRecord, SessionRecord, State, StateSnapshot,
+    ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord, NodeCharges, PolicyHistory,
+    PolicyRef, PolicyVersion, QuotaAsk, QuotaGrant, QuotaReturn, QuotaView, ServerRecord, SessionRecord,
+    State, StateSnapshot,
 };
 pub use state_machine::StateMachineStore;
 pub use store::{Store, StoreConfig};
