@@ -40,7 +40,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         };
         let verdict = Arc::clone(&all_as_expected);
         let banner_dir = dir.clone();
-        node::run(loaded, drop, stop, move |bound| {
+        node::run(loaded, None, drop, stop, move |bound| {
             banner(&bound, &token, &banner_dir);
             tokio::spawn(async move {
                 let ok = examples::run(bound.agent, &token).await;

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use portcullis_audit::{AuditLog, AuditOptions};
 use portcullis_gateway::audit::{AuditSink, NullAuditSink};
 use portcullis_gateway::config::{AuditSettings, LoadedConfig};
+use portcullis_gateway::counters::CounterStore;
 use portcullis_gateway::state::StatePublisher;
 use portcullis_gateway::{Listeners, serve};
 use tokio::net::TcpListener;
@@ -25,10 +26,12 @@ pub struct Bound {
     pub ops: SocketAddr,
 }
 
-/// Serves `loaded` until `stop` resolves. `feed` receives the state publisher (to reload the config
-/// file, or to follow the replicated store); `on_ready` runs once the listeners are bound.
+/// Serves `loaded` until `stop` resolves. `counters` keeps identity and global counters (in memory
+/// when `None`); `feed` receives the state publisher (to reload the config file, or to follow the
+/// replicated store); `on_ready` runs once the listeners are bound.
 pub async fn run(
     loaded: LoadedConfig,
+    counters: Option<Arc<dyn CounterStore>>,
     feed: impl FnOnce(StatePublisher),
     stop: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
@@ -45,7 +48,10 @@ pub async fn run(
         agent: agent.local_addr()?,
         ops: ops.local_addr()?,
     };
-    let (parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
+    let (mut parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
+    if let Some(counters) = counters {
+        parts.counters = counters;
+    }
     feed(publisher);
     tracing::info!(agent = %bound.agent, ops = %bound.ops, "gateway node listening");
     on_ready(bound);

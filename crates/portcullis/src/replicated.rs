@@ -10,6 +10,7 @@ mod open;
 mod propose;
 mod upstream;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,6 +18,7 @@ use portcullis_gateway::config::LoadedConfig;
 use portcullis_store::Store;
 
 use crate::cli::ServeArgs;
+use crate::clock::SystemClock;
 use crate::node;
 
 /// Runs a clustered node until SIGINT/SIGTERM.
@@ -47,11 +49,21 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     let mut adapter = adapter::Adapter::default();
     loaded.state = adapter.build(&first.state);
 
+    // Identity and global counters: slices of the cluster-wide quota, refilled in the background.
+    let ledger = portcullis_quota::Ledger::new(store.node_id(), store.subscribe());
+    let refill = tokio::spawn(portcullis_quota::run(
+        Arc::clone(&ledger),
+        store.clone(),
+        Arc::new(SystemClock),
+        portcullis_quota::Tuning::default(),
+    ));
+
     let raft_addr = opened.raft.as_ref().map(|raft| raft.addr.clone());
     let following = store.clone();
     let path = args.config.clone();
     let result = node::run(
         loaded,
+        Some(ledger),
         move |publisher| {
             tokio::spawn(adapter::follow(applied, publisher, adapter, first.state.clone()));
             tokio::spawn(propose::on_sighup(following.clone(), path));
@@ -67,6 +79,7 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
         },
     )
     .await;
+    refill.abort();
     if let Some(raft) = opened.raft {
         raft.stop().await;
     }

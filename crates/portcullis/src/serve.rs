@@ -16,6 +16,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let path = args.config.clone();
     runtime.block_on(node::run(
         loaded,
+        None,
         move |publisher| {
             tokio::spawn(node::reload_on_sighup(path, publisher));
         },

@@ -10,21 +10,19 @@
     reason = "tests fail by panicking and log their phases"
 )]
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod support;
+
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use portcullis_bench::{Era, McpSession, Target};
-use serde_json::{Value, json};
+use serde_json::json;
+use support::EXE;
+use support::cluster::{
+    NodeSpec, PATIENCE, Running, SECRET, Scratch, agreed_leader, free_addr, three_nodes, write_config,
+};
 
-const EXE: &str = env!("CARGO_BIN_EXE_portcullis");
-const SECRET: &str = "test-cluster-secret-0123456789";
 const TOKEN: &str = "cluster-t0ken";
-/// Every wait in this test is bounded by this (generous: a loaded 2-core machine, three nodes).
-const PATIENCE: Duration = Duration::from_secs(30);
 
 const V1: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#;
 const V2: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off (v2)"}}}"#;
@@ -37,145 +35,6 @@ fn deny_echo(reason: &str) -> String {
 }
 
 const V3: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {"action": "deny", "reason": "echo is off (v3)"}}}"#;
-
-/// A node process we started; killed (SIGKILL, by its pid) when dropped.
-struct Running {
-    child: Child,
-    agent: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// How to start one node, again after a crash.
-struct NodeSpec {
-    id: u64,
-    dir: PathBuf,
-    /// The Raft address; `None` for a one-voter node without a cluster secret.
-    raft: Option<String>,
-    /// `--init` or `--join SEED`.
-    membership: Vec<String>,
-}
-
-impl NodeSpec {
-    fn config(&self) -> PathBuf {
-        self.dir.join("portcullis.toml")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.join("node.log")
-    }
-
-    fn write_policy(&self, text: &str) {
-        std::fs::write(self.dir.join("policy.json"), text).unwrap();
-    }
-
-    fn start(&self) -> Running {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log())
-            .unwrap();
-        let mut command = Command::new(EXE);
-        command
-            .args(["serve", "--config", self.config().to_str().unwrap()])
-            .args(["--data-dir", self.dir.join("data").to_str().unwrap()])
-            .args(["--node-id", &self.id.to_string()])
-            .args(&self.membership)
-            .args(["--log", "info", "--log-format", "json"]);
-        match &self.raft {
-            Some(raft) => command
-                .args(["--raft-addr", raft])
-                .env("PORTCULLIS_CLUSTER_SECRET", SECRET),
-            None => command.env_remove("PORTCULLIS_CLUSTER_SECRET"),
-        };
-        let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut running = Running {
-            child,
-            agent: String::new(),
-        };
-        // Read the ready line on a thread so a node that hangs fails the test instead of blocking it.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let ready = match rx.recv_timeout(PATIENCE) {
-            Ok(Some(Ok(line))) => line,
-            other => panic!(
-                "node {} did not print its ready line ({other:?}); its log:\n{}",
-                self.id,
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            ),
-        };
-        match &self.raft {
-            Some(raft) => assert!(ready.ends_with(&format!("raft={raft}")), "{ready}"),
-            None => assert!(!ready.contains("raft="), "{ready}"),
-        }
-        running.agent = ready
-            .strip_prefix("ready agent=")
-            .and_then(|rest| rest.split(' ').next())
-            .expect(&ready)
-            .to_owned();
-        running
-    }
-}
-
-/// A scratch directory, removed when the test ends (also when it fails).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-fn write_config(dir: &Path) {
-    let sha = portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token(TOKEN));
-    let config = format!(
-        r#"
-[listeners]
-agent = "127.0.0.1:0"
-ops = "127.0.0.1:0"
-
-[audit]
-path = "audit.jsonl"
-
-[policies.p]
-file = "policy.json"
-
-[servers.demo]
-upstream = {{ type = "stdio", command = {EXE:?}, args = ["demo-server"] }}
-
-[[grants]]
-id = "agent"
-token_sha256 = "{sha}"
-server = "demo"
-policy = "p"
-"#
-    );
-    std::fs::write(dir.join("portcullis.toml"), config).unwrap();
-}
 
 fn run_blocking<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
@@ -240,62 +99,14 @@ fn until_denied(sessions: &mut [(u64, &mut McpSession)], reason: &str, since: In
     took.into_iter().flatten().collect()
 }
 
-/// The leader the nodes' logs agree on (each logs `raft leader changed` with the leader's id).
-fn agreed_leader(specs: &[&NodeSpec]) -> u64 {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let seen: Vec<Option<u64>> = specs.iter().map(|spec| last_leader(&spec.log())).collect();
-        if let Some(Some(first)) = seen.first()
-            && seen.iter().all(|leader| leader == &Some(*first))
-        {
-            return *first;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the nodes never agreed on a leader: {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn last_leader(log: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(log).ok()?;
-    text.lines()
-        .rev()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|event| {
-            let message = event["message"].as_str().unwrap_or_default();
-            message == "raft leader changed" || message == "raft leader unknown"
-        })
-        .and_then(|event| event["leader"].as_u64())
-}
-
 #[test]
 fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catches_up() {
     let scratch = Scratch::new("cluster");
     let base = &scratch.0;
-    let seed = free_addr();
-    let specs: Vec<NodeSpec> = (1..=3)
-        .map(|id| {
-            let dir = base.join(format!("node{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            write_config(&dir);
-            let raft = Some(if id == 1 { seed.clone() } else { free_addr() });
-            let membership = if id == 1 {
-                vec!["--init".to_owned()]
-            } else {
-                vec!["--join".to_owned(), seed.clone()]
-            };
-            let spec = NodeSpec {
-                id,
-                dir,
-                raft,
-                membership,
-            };
-            spec.write_policy(V1);
-            spec
-        })
-        .collect();
+    let specs = three_nodes(base, TOKEN);
+    for spec in &specs {
+        spec.write_policy(V1);
+    }
 
     eprintln!("phase 1: node 1 founds the cluster and seeds it; nodes 2 and 3 join");
     let started = Instant::now();
@@ -398,7 +209,7 @@ fn three_nodes_share_policy_survive_losing_the_leader_and_a_restarted_node_catch
 #[test]
 fn a_single_node_data_dir_keeps_policy_versions_across_restarts_and_the_store_wins_over_a_stale_file() {
     let scratch = Scratch::new("single");
-    write_config(&scratch.0);
+    write_config(&scratch.0, TOKEN);
     let spec = NodeSpec {
         id: 1,
         dir: scratch.0.clone(),
@@ -448,7 +259,7 @@ fn a_single_node_data_dir_keeps_policy_versions_across_restarts_and_the_store_wi
 #[test]
 fn clustered_flags_need_a_strong_secret_and_a_way_into_a_cluster() {
     let scratch = Scratch::new("flags");
-    write_config(&scratch.0);
+    write_config(&scratch.0, TOKEN);
     std::fs::write(scratch.0.join("policy.json"), V1).unwrap();
     let config = scratch.0.join("portcullis.toml");
     let data = scratch.0.join("data");

@@ -11,6 +11,8 @@
     reason = "tests fail by panicking"
 )]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
