@@ -36,7 +36,7 @@ impl Default for Tuning {
             horizon: Duration::from_millis(300),
             low: Duration::from_millis(150),
             idle_looks: 50,
-            lead: Duration::from_millis(300),
+            lead: Duration::from_millis(500),
             exchange_timeout: Duration::from_secs(1),
             backoff: Duration::from_millis(200),
         }
@@ -106,13 +106,11 @@ pub fn plan(
             upcoming.push((next, slice));
         }
         let unit = slice.unit.max(f64::MIN_POSITIVE);
-        let low = (slice.rate * tuning.low.as_secs_f64()).max(unit);
-        if !(slice.starved || (slice.rate > 0.0 && slice.spare() < low)) {
-            continue;
-        }
         let remaining = (ceiling.max - view.charged).max(0.0);
-        if remaining < unit {
-            slice.full = true;
+        // Full as far as the applied state shows (a return elsewhere may open it again).
+        slice.full = remaining < unit;
+        let low = (slice.rate * tuning.low.as_secs_f64()).max(unit);
+        if slice.full || !(slice.starved || (slice.rate > 0.0 && slice.spare() < low)) {
             continue;
         }
         // Enough for the horizon's demand, but never more than a fair share of what is left, so
@@ -140,17 +138,21 @@ pub fn plan(
 }
 
 /// Folds the demand since the last look into the smoothed rate, and counts idle looks. A look sooner
-/// than a tick (woken by a starved reservation) leaves both alone: too short to measure.
+/// than a tick (woken by a starved reservation) leaves both alone: too short to measure. While the
+/// counter is full the policy engine refuses calls before they reach the slice, so demand can't be
+/// seen: the rate stays as it was, and the next window's slice is sized by it.
 fn observe(slice: &mut Slice, elapsed_ms: u64) {
     if elapsed_ms == 0 {
         return;
     }
-    let rate = slice.demand * 1_000.0 / elapsed_ms as f64;
-    slice.rate = if slice.rate == 0.0 {
-        rate
-    } else {
-        0.7 * slice.rate + 0.3 * rate
-    };
+    if !slice.full {
+        let rate = slice.demand * 1_000.0 / elapsed_ms as f64;
+        slice.rate = if slice.rate == 0.0 {
+            rate
+        } else {
+            0.7 * slice.rate + 0.3 * rate
+        };
+    }
     slice.demand = 0.0;
     if slice.uses == slice.uses_seen {
         slice.idle_looks = slice.idle_looks.saturating_add(1);

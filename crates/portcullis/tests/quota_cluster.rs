@@ -1,8 +1,9 @@
 //! Cluster-wide limits across three `portcullis serve --data-dir` processes on 127.0.0.1: clients
 //! hammer every node at once, and the nodes' audit logs show that no window admitted more than the
 //! limit and that nearly all of it was admitted; the same while the leader is killed with SIGKILL
-//! mid-window; and a spend cap (`increment_from`) holds across the cluster while failed upstream
-//! calls give back what they reserved.
+//! mid-window; a node cut off from the quorum (the other survivor frozen with SIGSTOP) spends only
+//! what it holds, then says "quota unavailable" and why; and a spend cap (`increment_from`) holds
+//! across the cluster while failed upstream calls give back what they reserved.
 
 #![allow(
     clippy::unwrap_used,
@@ -93,7 +94,7 @@ async fn hammer(agent: String, tool: &'static str, args: Vec<Value>, until: Inst
                 answered_ms: now_ms(),
             }
         } else if text.starts_with("[POLICY DENIED]") {
-            Seen::Denied(text.chars().take(90).collect())
+            Seen::Denied(text.chars().take(160).collect())
         } else {
             Seen::Failed
         });
@@ -182,12 +183,18 @@ fn sleep_into_next_window(offset_ms: u64) {
     std::thread::sleep(Duration::from_millis(next + offset_ms - now));
 }
 
+fn signal(node: &Running, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Stops a node with SIGTERM so its audit writer flushes, and waits for it.
 fn stop(node: Running) {
     let mut node = node;
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &node.child.id().to_string()])
-        .status();
+    signal(&node, "TERM");
     let deadline = Instant::now() + PATIENCE;
     while node.child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "a node did not stop on SIGTERM");
@@ -316,15 +323,40 @@ fn a_cluster_wide_limit_holds_across_three_nodes_while_the_leader_dies_and_a_spe
     let failover_end = now_ms();
     eprintln!("phase 4: denials: {:?}", denial_reasons(&failover));
 
-    eprintln!("phase 5: the survivors stop; their audit logs are counted");
+    eprintln!("phase 5: one survivor is frozen (SIGSTOP), so the other can't reach a quorum");
+    let alive: Vec<usize> = (0..3).filter(|&i| i != index).collect();
+    let (frozen, alone) = (alive[0], alive[1]);
+    signal(nodes[frozen].as_ref().unwrap(), "STOP");
+    let cut_off = gather(
+        &runtime,
+        hammer_all(
+            &runtime,
+            &agents[alone..=alone],
+            "echo",
+            &echo,
+            Instant::now() + Duration::from_millis(3 * WINDOW_MS),
+        ),
+    );
+    signal(nodes[frozen].as_ref().unwrap(), "CONT");
+    let reasons = denial_reasons(&cut_off);
+    eprintln!("phase 5: node {} alone: denials {reasons:?}", specs[alone].id);
+    assert!(
+        reasons
+            .keys()
+            .any(|reason| reason.contains("quota unavailable") && reason.contains("cannot reach a quorum")),
+        "a node cut off from the quorum must say so: {reasons:?}"
+    );
+
+    eprintln!("phase 6: the survivors stop; their audit logs are counted");
     let entries: Vec<u64> = specs.iter().map(|spec| entries_proposed(&spec.log())).collect();
     for node in nodes.into_iter().flatten() {
         stop(node);
     }
     drop(killed);
     let audited = audited_echoes(&specs);
-    let seen = surely_in_window(&steady.into_iter().chain(failover).collect::<Vec<_>>());
-    eprintln!("phase 5: audited per window: {audited:?}; clients saw at least: {seen:?}");
+    let all: Vec<Seen> = steady.into_iter().chain(failover).chain(cut_off).collect();
+    let seen = surely_in_window(&all);
+    eprintln!("phase 6: audited per window: {audited:?}; clients saw at least: {seen:?}");
     for (window, admitted) in &audited {
         assert!(
             *admitted <= LIMIT,
@@ -340,7 +372,7 @@ fn a_cluster_wide_limit_holds_across_three_nodes_while_the_leader_dies_and_a_spe
     let count = |window: &u64| audited.get(window).copied().unwrap_or(0);
     let steady_windows = full_windows(started, steady_end);
     let steady_counts: Vec<u64> = steady_windows.iter().map(count).collect();
-    eprintln!("phase 5: admitted per window, all nodes hammered: {steady_counts:?} (limit {LIMIT})");
+    eprintln!("phase 6: admitted per window, all nodes hammered: {steady_counts:?} (limit {LIMIT})");
     assert!(steady_windows.len() >= 4, "{steady_windows:?}");
     for (window, admitted) in steady_windows.iter().zip(&steady_counts) {
         assert!(
@@ -354,7 +386,7 @@ fn a_cluster_wide_limit_holds_across_three_nodes_while_the_leader_dies_and_a_spe
         .map(|window| (window - kill_started, count(window)))
         .collect();
     eprintln!(
-        "phase 5: admitted per window around the kill at +{} ms, new leader at +{} ms: {failover_counts:?}",
+        "phase 6: admitted per window around the kill at +{} ms, new leader at +{} ms: {failover_counts:?}",
         killed_at - kill_started,
         recovered_at - kill_started
     );
@@ -369,7 +401,7 @@ fn a_cluster_wide_limit_holds_across_three_nodes_while_the_leader_dies_and_a_spe
         );
     }
     eprintln!(
-        "phase 5: quota entries proposed per node over the run: {entries:?} ({:.1} per second cluster-wide)",
+        "phase 6: quota entries proposed per node over the run: {entries:?} ({:.1} per second cluster-wide)",
         entries.iter().sum::<u64>() as f64 / ((failover_end - started) as f64 / 1_000.0)
     );
 }
