@@ -91,6 +91,17 @@ pub fn plan(
             .by_node
             .map_or(0, |nodes| nodes.len() + usize::from(!nodes.contains_key(&node)));
         slice.peers = slice.peers.max(sharing);
+        // The store charges this node exactly what it holds, except after a reset: then what was
+        // held before it must not be spent against the fresh budget.
+        let charged = view
+            .by_node
+            .and_then(|nodes| nodes.get(&node))
+            .copied()
+            .unwrap_or(0.0);
+        if charged < slice.held {
+            slice.held = charged;
+            slice.capped = false;
+        }
         if slice.idle_looks >= tuning.idle_looks && !slice.capped && slice.spare() > 0.0 {
             let amount = slice.spare();
             slice.held -= amount;
