@@ -2,10 +2,11 @@
 # Cluster-wide limits under load: three clustered nodes (release build) in front of one demo upstream
 # (Streamable HTTP). Two grants on the same cluster call the same tool: one under a cluster-wide
 # per-identity rate limit set so high it never refuses (every call still reserves from the node's
-# quota slice), one under a policy with no counter. Phases alternate (limited, open, limited, ...);
+# quota slice), one under a policy with no counter. Phases alternate (limited, open, open, limited, ...);
 # each phase loads all three nodes at once, as fast as possible, and sums their calls/s. The nodes'
 # logs give the quota entries each proposed per second while loaded.
 # Usage: cluster/bench/quota.sh [ROUNDS] [SESSIONS_PER_NODE] [SECONDS]   (defaults 3, 16, 10)
+#        PORTCULLIS_BIN=path/to/portcullis cluster/bench/quota.sh ...   (skip the build)
 # Everything listens on 127.0.0.1; the script ends exactly the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,8 +14,12 @@ rounds="${1:-3}"
 sessions="${2:-16}"
 secs="${3:-10}"
 
-cargo build --release -q -p portcullis
-bin="$PWD/target/release/portcullis"
+# PORTCULLIS_BIN skips the build and uses that binary.
+bin="${PORTCULLIS_BIN:-}"
+if [ -z "$bin" ]; then
+    cargo build --release -q -p portcullis
+    bin="$PWD/target/release/portcullis"
+fi
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -92,7 +97,7 @@ TOML
 done
 sleep 2
 
-phase() { # token -> prints the summed calls/s of three concurrent bench runs, one per node
+phase() { # token -> prints the summed ok calls/s of three concurrent bench runs, one per node
     local token="$1" outs=()
     for i in 0 1 2; do
         "$bin" bench --url "http://${agents[$i]}/mcp/demo" --token "$token" --sessions "$sessions" \
@@ -100,18 +105,25 @@ phase() { # token -> prints the summed calls/s of three concurrent bench runs, o
         outs+=($!)
     done
     wait "${outs[@]}"
-    cat "$work"/bench?.out | grep -o '= [0-9]* calls/s' | awk '{ s += $2 } END { print s }'
+    # Answered calls per second (ok), and how many were refused (tool errors: policy denials here).
+    cat "$work"/bench?.out | grep -o '([0-9]* ok, [0-9]* tool errors, [0-9]* failed) in [0-9.]*s' \
+        | tr -d '(),s' | awk '{ ok += $1 / $9; refused += $3 } END { printf "%.0f ok/s (%d refused)", ok, refused }'
 }
 
-echo "## ${rounds} rounds: 3 nodes x ${sessions} sessions, ${secs} s per phase, limited then open"
+echo "## ${rounds} rounds: 3 nodes x ${sessions} sessions, ${secs} s per phase, limited and open alternating"
 windows=()
-for round in $(seq 1 "$rounds"); do
+limited_phase() {
+    local start end
     start="$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)"
     limited="$(phase limited-token)"
     end="$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)"
     windows+=("$start $end")
-    open="$(phase open-token)"
-    echo "round $round: cluster-wide limit $limited calls/s, no limit $open calls/s"
+}
+for round in $(seq 1 "$rounds"); do
+    # Which side goes first alternates, so neither always follows the other's load.
+    if [ $((round % 2)) = 1 ]; then limited_phase; open="$(phase open-token)"
+    else open="$(phase open-token)"; limited_phase; fi
+    echo "round $round: cluster-wide limit $limited; no limit $open"
 done
 sleep 6 # the nodes log their quota entries every 5 s
 

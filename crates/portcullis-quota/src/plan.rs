@@ -10,6 +10,11 @@ use portcullis_store::{CounterKey as StoreKey, NodeId, QuotaAsk, QuotaReturn, St
 use crate::key::next_window;
 use crate::slice::Slice;
 
+/// The longest a slice is sized to last, however slow exchanges are.
+const MAX_HORIZON: Duration = Duration::from_secs(1);
+/// The earliest a slice is refilled before it would run out, however slow exchanges are.
+const MAX_LOW: Duration = Duration::from_millis(500);
+
 /// How slices are sized and when they move.
 #[derive(Clone, Debug)]
 pub struct Tuning {
@@ -37,7 +42,7 @@ impl Default for Tuning {
             low: Duration::from_millis(150),
             idle_looks: 50,
             lead: Duration::from_millis(500),
-            exchange_timeout: Duration::from_secs(1),
+            exchange_timeout: Duration::from_secs(3),
             backoff: Duration::from_millis(200),
         }
     }
@@ -61,8 +66,9 @@ impl Batch {
     }
 }
 
-/// Plans one exchange for node `node` at `now_ms`, `elapsed_ms` after the last plan. Marks the slices
-/// it asks for as in flight and takes returned quota out of them.
+/// Plans one exchange for node `node` at `now_ms`, `elapsed_ms` after the last plan, when an
+/// exchange has lately taken `exchange` to answer. Marks the slices it asks for as in flight and takes
+/// returned quota out of them.
 pub fn plan(
     slices: &mut HashMap<CounterKey, Slice>,
     state: &State,
@@ -70,7 +76,12 @@ pub fn plan(
     now_ms: u64,
     elapsed_ms: u64,
     tuning: &Tuning,
+    exchange: Duration,
 ) -> Batch {
+    // A slice must last while its refill is on the way: on a slow cluster, refill sooner and more.
+    // Bounded, so one slow exchange doesn't make a node hoard.
+    let low_s = tuning.low.max(exchange * 2).min(MAX_LOW).as_secs_f64();
+    let horizon_s = tuning.horizon.max(exchange * 4).min(MAX_HORIZON).as_secs_f64();
     slices.retain(|key, _| key.window.end_ms() > now_ms);
     let mut batch = Batch::default();
     let mut upcoming = Vec::new();
@@ -91,17 +102,6 @@ pub fn plan(
             .by_node
             .map_or(0, |nodes| nodes.len() + usize::from(!nodes.contains_key(&node)));
         slice.peers = slice.peers.max(sharing);
-        // The store charges this node exactly what it holds, except after a reset: then what was
-        // held before it must not be spent against the fresh budget.
-        let charged = view
-            .by_node
-            .and_then(|nodes| nodes.get(&node))
-            .copied()
-            .unwrap_or(0.0);
-        if charged < slice.held {
-            slice.held = charged;
-            slice.capped = false;
-        }
         if slice.idle_looks >= tuning.idle_looks && !slice.capped && slice.spare() > 0.0 {
             let amount = slice.spare();
             slice.held -= amount;
@@ -120,17 +120,18 @@ pub fn plan(
         let remaining = (ceiling.max - view.charged).max(0.0);
         // Full as far as the applied state shows (a return elsewhere may open it again).
         slice.full = remaining < unit;
-        let low = (slice.rate * tuning.low.as_secs_f64()).max(unit);
+        let low = (slice.rate * low_s).max(unit);
         if slice.full || !(slice.starved || (slice.rate > 0.0 && slice.spare() < low)) {
             continue;
         }
         // Enough for the horizon's demand, but never more than a fair share of what is left, so
         // slices shrink to single units near the limit and a dying node strands little.
-        let share = (remaining / slice.peers.max(1) as f64).max(unit);
+        // Counting one more node than seen: a node that asks first must not take everything.
+        let share = (remaining / (slice.peers.max(1) as f64 + 1.0)).max(unit);
         // A slice with no measured demand yet starts with an eighth of its share, so the calls
         // right behind the first don't each wait for a lease.
         let opening = if slice.rate == 0.0 { share / 8.0 } else { 0.0 };
-        let target = (slice.rate * tuning.horizon.as_secs_f64()).max(unit).max(opening);
+        let target = (slice.rate * horizon_s).max(unit).max(opening);
         let want = ((target - slice.spare()).min(share) / unit).floor().max(1.0) * unit;
         slice.in_flight = true;
         batch.asks.push((

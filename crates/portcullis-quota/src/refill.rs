@@ -27,6 +27,8 @@ pub async fn run(ledger: Arc<Ledger>, store: Store, clock: Arc<dyn Clock>, tunin
     let mut observed = clock.now().as_millis();
     let mut pruned = observed;
     let mut reported = (observed, 0);
+    // How long exchanges lately took to answer, smoothed.
+    let mut latency = Duration::ZERO;
     loop {
         tokio::select! {
             () = ledger.wake().notified() => {}
@@ -43,10 +45,17 @@ pub async fn run(ledger: Arc<Ledger>, store: Store, clock: Arc<dyn Clock>, tunin
         let batch = {
             let applied = ledger.applied();
             let mut slices = ledger.slices();
-            plan(&mut slices, &applied.state, ledger.node(), now, elapsed, &tuning)
+            let node = ledger.node();
+            plan(&mut slices, &applied.state, node, now, elapsed, &tuning, latency)
         };
-        if !batch.is_empty() && !exchange(&ledger, &store, batch, now, &tuning).await {
-            tokio::time::sleep(tuning.backoff).await;
+        if !batch.is_empty() {
+            let started = tokio::time::Instant::now();
+            let answered = exchange(&ledger, &store, batch, now, &tuning).await;
+            if answered {
+                latency = (latency * 7 + started.elapsed()) / 8;
+            } else {
+                tokio::time::sleep(tuning.backoff).await;
+            }
         }
         if now.saturating_sub(pruned) >= PRUNE_EVERY_MS && store.leader() == Some(store.node_id()) {
             pruned = now;

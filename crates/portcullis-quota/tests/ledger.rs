@@ -212,7 +212,7 @@ async fn without_the_cluster_a_node_spends_what_it_holds_then_names_the_cause() 
             Err(refused) => panic!("never named the outage: {refused}"),
         }
     };
-    assert_eq!(refused.retry_after_ms, Some(1_000));
+    assert_eq!(refused.retry_after_ms, Some(1_000), "{refused}");
     task.abort();
 }
 
@@ -277,31 +277,4 @@ async fn short_windows_never_admit_more_than_the_limit() {
     for (_, task) in nodes {
         task.abort();
     }
-}
-
-/// After an operator resets a counter, a node does not spend what it held before the reset on top
-/// of the fresh budget.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reset_drops_what_nodes_held_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let limit = 40.0;
-    let inc = increment(limit, 1.0);
-    let (a, task) = node(&store, 1);
-    admit_one(&a, &inc).await.unwrap();
-    let reset = portcullis_store::AppRequest::ResetCounter {
-        key: portcullis_quota::store_key(&inc.key),
-    };
-    store.propose(reset).await.unwrap().into_result().unwrap();
-    let admitted = Arc::new(AtomicU64::new(0));
-    tokio::time::timeout(
-        PATIENCE,
-        hammer(Arc::clone(&a), inc.clone(), Arc::clone(&admitted)),
-    )
-    .await
-    .unwrap();
-    let after = admitted.load(Ordering::Relaxed) as f64;
-    assert!(after <= limit, "admitted {after} > {limit} after the reset");
-    assert!(after >= limit - 1.0, "admitted only {after} after the reset");
-    task.abort();
 }
