@@ -128,9 +128,13 @@ pub fn plan(
         // slices shrink to single units near the limit and a dying node strands little.
         // Counting one more node than seen: a node that asks first must not take everything.
         let share = (remaining / (slice.peers.max(1) as f64 + 1.0)).max(unit);
-        // A slice with no measured demand yet starts with an eighth of its share, so the calls
-        // right behind the first don't each wait for a lease.
-        let opening = if slice.rate == 0.0 { share / 8.0 } else { 0.0 };
+        // A slice without measured demand (new, or idle long enough for its rate to fade) starts
+        // with an eighth of its share, so the calls right behind the first don't each wait for a lease.
+        let opening = if slice.rate * horizon_s < unit {
+            share / 8.0
+        } else {
+            0.0
+        };
         let target = (slice.rate * horizon_s).max(unit).max(opening);
         let want = ((target - slice.spare()).min(share) / unit).floor().max(1.0) * unit;
         slice.in_flight = true;
