@@ -57,9 +57,9 @@ pub struct Increment {
     pub ceiling: Option<Ceiling>,
 }
 
-/// A reservation the store refused because a counter would pass its ceiling.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("counter {counter} would break its ceiling ({ceiling})")]
+/// A reservation the store refused: a counter would pass its ceiling, or (cluster-wide counters) the
+/// node could not get a share of the quota to decide with.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Exhausted {
     /// The counter that was full.
     pub counter: CounterId,
@@ -67,7 +67,26 @@ pub struct Exhausted {
     pub ceiling: Ceiling,
     /// The window it is full in.
     pub window: Window,
+    /// Why the quota could not be had, when the counter itself is not known to be full.
+    pub unavailable: Option<Arc<str>>,
+    /// When to retry, if sooner than the window's end.
+    pub retry_after_ms: Option<u64>,
 }
+
+impl std::fmt::Display for Exhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.unavailable {
+            Some(cause) => write!(f, "quota unavailable for counter {}: {cause}", self.counter),
+            None => write!(
+                f,
+                "counter {} would break its ceiling ({})",
+                self.counter, self.ceiling
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Exhausted {}
 
 /// Counter storage. Reserved amounts count toward [`CounterStore::current`] at once, so concurrent
 /// calls cannot overshoot a limit; a rollback takes them back.

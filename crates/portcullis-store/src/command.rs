@@ -14,7 +14,7 @@ use portcullis_policy::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
-use crate::state::{AdminRole, CounterCeiling, CounterKey, PolicyRef};
+use crate::state::{AdminRole, CounterCeiling, CounterKey, PolicyRef, QuotaAsk, QuotaReturn};
 
 pub use validate::ValidationError;
 
@@ -137,6 +137,18 @@ pub enum AppRequest {
     PruneCounters {
         /// Milliseconds since the epoch.
         before_ms: u64,
+    },
+    /// One node's escrow traffic at one moment: unspent slices it gives back (applied first), then
+    /// slices it asks for, each granted up to the counter's remaining headroom (see `state/quota.rs`).
+    LeaseQuota {
+        /// The node that will hold the slices.
+        node: NodeId,
+        /// When the node asked; a slice for a window already over at `at` is not granted.
+        at: Timestamp,
+        /// Slices wanted.
+        asks: Vec<QuotaAsk>,
+        /// Unspent slices given back.
+        returns: Vec<QuotaReturn>,
     },
     /// Records a call waiting for a human decision.
     RequestApproval {
@@ -261,6 +273,7 @@ impl AppRequest {
             Self::AddToCounter { .. } => "add_to_counter",
             Self::ResetCounter { .. } => "reset_counter",
             Self::PruneCounters { .. } => "prune_counters",
+            Self::LeaseQuota { .. } => "lease_quota",
             Self::RequestApproval { .. } => "request_approval",
             Self::DecideApproval { .. } => "decide_approval",
             Self::ExpireApprovals { .. } => "expire_approvals",

@@ -37,7 +37,8 @@ pub use network::{ClusterSecret, WeakSecret, remove_member};
 pub use response::{AppResponse, Applied, ApplyError};
 pub use state::{
     AdminRole, AdminTokenRecord, ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord,
-    NodeRecord, PolicyHistory, PolicyRef, PolicyVersion, ServerRecord, SessionRecord, State, StateSnapshot,
+    NodeCharges, NodeRecord, PolicyHistory, PolicyRef, PolicyVersion, QuotaAsk, QuotaGrant, QuotaReturn,
+    QuotaView, ServerRecord, SessionRecord, State, StateSnapshot,
 };
 pub use state_machine::StateMachineStore;
 pub use store::{Store, StoreConfig};

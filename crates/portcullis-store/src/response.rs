@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{ApprovalState, CounterCeiling, CounterKey};
+use crate::state::{ApprovalState, CounterCeiling, CounterKey, QuotaGrant};
 
 /// The outcome of one applied log entry, the same on every node.
 #[must_use = "a rejected command changed nothing; check the response"]
@@ -50,6 +50,11 @@ pub enum Applied {
     Counter {
         /// The counter's new value.
         value: f64,
+    },
+    /// What each ask of a `LeaseQuota` got, in the order asked.
+    Quota {
+        /// One grant per ask.
+        grants: Vec<QuotaGrant>,
     },
     /// An approval's state after the change.
     Approval {

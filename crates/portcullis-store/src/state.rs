@@ -12,6 +12,7 @@ mod approval;
 mod counter;
 mod grant;
 mod policy;
+mod quota;
 mod server;
 mod session;
 
@@ -25,6 +26,7 @@ pub use approval::{ApprovalRecord, ApprovalState};
 pub use counter::{CounterCeiling, CounterKey};
 pub use grant::GrantRecord;
 pub use policy::{PolicyHistory, PolicyRef, PolicyVersion};
+pub use quota::{NodeCharges, QuotaAsk, QuotaGrant, QuotaReturn, QuotaView};
 pub use server::ServerRecord;
 pub use session::SessionRecord;
 
@@ -43,6 +45,9 @@ pub struct State {
     /// Counter values by counter, partition and window.
     #[serde(with = "crate::pairs")]
     pub counters: Arc<BTreeMap<CounterKey, f64>>,
+    /// Escrowed quota: per counter, how much of its value each node leased (consumed or still holds).
+    #[serde(with = "crate::pairs", default)]
+    pub quota_leases: Arc<BTreeMap<CounterKey, NodeCharges>>,
     /// Approvals by id.
     pub approvals: Arc<BTreeMap<String, ApprovalRecord>>,
     /// Agent sessions by id.
@@ -149,6 +154,12 @@ impl State {
             AppRequest::AddToCounter { key, delta, ceiling } => counter::add(self, key, delta, ceiling),
             AppRequest::ResetCounter { key } => counter::reset(self, &key),
             AppRequest::PruneCounters { before_ms } => counter::prune(self, before_ms),
+            AppRequest::LeaseQuota {
+                node,
+                at,
+                asks,
+                returns,
+            } => quota::lease(self, node, at, asks, returns),
             AppRequest::RequestApproval {
                 id,
                 grant,

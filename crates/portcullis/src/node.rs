@@ -12,6 +12,7 @@ use portcullis_audit::{AuditLog, AuditOptions};
 use portcullis_gateway::audit::{AuditSink, NullAuditSink};
 use portcullis_gateway::cluster::ClusterHooks;
 use portcullis_gateway::config::{AuditSettings, LoadedConfig};
+use portcullis_gateway::counters::CounterStore;
 use portcullis_gateway::node::Node;
 use portcullis_gateway::state::StatePublisher;
 use portcullis_gateway::{Listeners, serve_node};
@@ -36,13 +37,15 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
-    run_clustered(loaded, ClusterHooks::default(), feed, stop, on_ready).await
+    run_clustered(loaded, ClusterHooks::default(), None, feed, stop, on_ready).await
 }
 
-/// As [`run`], for a node in a cluster: `cluster` tells the gateway what the store adds.
+/// As [`run`], for a node in a cluster: `cluster` tells the gateway what the store adds, and
+/// `counters` keeps identity and global counters (in memory when `None`).
 pub async fn run_clustered(
     loaded: LoadedConfig,
     cluster: ClusterHooks,
+    counters: Option<Arc<dyn CounterStore>>,
     feed: impl FnOnce(StatePublisher, Arc<Node>),
     stop: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
@@ -61,6 +64,9 @@ pub async fn run_clustered(
     };
     let (mut parts, publisher) = loaded.into_node(audit, Arc::new(SystemClock));
     parts.cluster = cluster;
+    if let Some(counters) = counters {
+        parts.counters = counters;
+    }
     let node = Node::new(parts);
     feed(publisher, Arc::clone(&node));
     tracing::info!(agent = %bound.agent, ops = %bound.ops, "gateway node listening");

@@ -24,6 +24,7 @@ use portcullis_store::Store;
 pub use open::read_secret;
 
 use crate::cli::ServeArgs;
+use crate::clock::SystemClock;
 use crate::node;
 
 /// Runs a clustered node until SIGINT/SIGTERM.
@@ -54,6 +55,15 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     let mut adapter = adapter::Adapter::default();
     loaded.state = adapter.build(&first.state);
 
+    // Identity and global counters: slices of the cluster-wide quota, refilled in the background.
+    let ledger = portcullis_quota::Ledger::new(store.node_id(), store.subscribe());
+    let refill = tokio::spawn(portcullis_quota::run(
+        Arc::clone(&ledger),
+        store.clone(),
+        Arc::new(SystemClock),
+        portcullis_quota::Tuning::default(),
+    ));
+
     let raft_addr = opened.raft.as_ref().map(|raft| raft.addr.clone());
     let admin_listener = match loaded.admin.listen {
         Some(addr) => Some(admin::bind(addr).await?),
@@ -71,6 +81,7 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     let result = node::run_clustered(
         loaded,
         hooks,
+        Some(ledger),
         move |publisher, node| {
             tokio::spawn(adapter::follow(applied, publisher, adapter, first.state.clone()));
             tokio::spawn(propose::on_sighup(following.clone(), path));
@@ -96,6 +107,7 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     )
     .await;
     let _ = admin_stop.send(());
+    refill.abort();
     if let Some(raft) = opened.raft {
         raft.stop().await;
     }

@@ -40,6 +40,8 @@ impl CounterStore for MemoryCounters {
                     counter: inc.key.counter.clone(),
                     ceiling,
                     window: inc.key.window,
+                    unavailable: None,
+                    retry_after_ms: None,
                 });
             }
         }

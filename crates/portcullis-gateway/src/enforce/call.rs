@@ -101,7 +101,9 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
                     Ok(reserved) => Some(reserved),
                     Err(full) => {
                         // Another call took the last of the limit between the engine's read and now.
-                        let retry = full.window.end_ms().saturating_sub(now.as_millis());
+                        let retry = full
+                            .retry_after_ms
+                            .unwrap_or_else(|| full.window.end_ms().saturating_sub(now.as_millis()));
                         record.decision = AuditDecision::RateLimited;
                         let message = format!("{full}; retry in {}", seconds(retry));
                         return deny(node, record, id, &message, Some(retry)).await;

@@ -11,6 +11,8 @@ const MAX_ID: usize = 256;
 const MAX_DOCUMENT: usize = 1 << 20;
 /// Labels per grant and upstream session ids per session.
 const MAX_ITEMS: usize = 64;
+/// Asks or returns in one quota entry (a node batches every counter it serves).
+const MAX_QUOTA_ITEMS: usize = 4096;
 
 /// Why a command can't be proposed. Each message says what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -164,6 +166,20 @@ impl AppRequest {
                 ceiling.as_ref().map_or(Ok(()), ceiling_ok)
             }
             Self::ResetCounter { key } => counter_key_ok(key),
+            Self::LeaseQuota { asks, returns, .. } => {
+                size_ok("asks", asks.len(), MAX_QUOTA_ITEMS)?;
+                size_ok("returns", returns.len(), MAX_QUOTA_ITEMS)?;
+                for ask in asks {
+                    counter_key_ok(&ask.key)?;
+                    finite("want", ask.want, true)?;
+                    ceiling_ok(&ask.ceiling)?;
+                }
+                for back in returns {
+                    counter_key_ok(&back.key)?;
+                    finite("amount", back.amount, true)?;
+                }
+                Ok(())
+            }
             Self::PruneCounters { before_ms: _ } | Self::ExpireApprovals { at: _ } => Ok(()),
             Self::RequestApproval {
                 id,

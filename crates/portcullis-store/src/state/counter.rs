@@ -5,10 +5,8 @@
 //! commands, and a positive change is checked against its ceiling when applied, so concurrent
 //! proposers on different nodes can never push a counter past its limit.
 //!
-//! Issue #7 adds escrowed quota slices on top: a `ReserveQuota { key, holder, amount, ceiling }`
-//! command deducts a slice for one node when `value + leased + amount` fits the ceiling, and
-//! `ReleaseQuota { key, holder, consumed, unused }` folds the consumed part into the value and returns
-//! the rest. The leases would live beside the values in this module, keyed like them.
+//! Cluster-wide counters are charged through escrowed quota slices (`quota.rs`): a counter's value
+//! is then what nodes consumed plus what they still hold.
 
 use std::fmt;
 use std::sync::Arc;
@@ -120,6 +118,7 @@ pub(super) fn add(
 }
 
 pub(super) fn reset(state: &mut State, key: &CounterKey) -> Result<Applied, ApplyError> {
+    super::quota::forget(state, key);
     if state.counters.contains_key(key) {
         Arc::make_mut(&mut state.counters).remove(key);
     }
@@ -132,6 +131,7 @@ pub(super) fn prune(state: &mut State, before_ms: u64) -> Result<Applied, ApplyE
         .keys()
         .filter(|key| key.window_end_ms() <= before_ms)
         .count();
+    super::quota::prune(state, before_ms);
     if stale > 0 {
         Arc::make_mut(&mut state.counters).retain(|key, _| key.window_end_ms() > before_ms);
     }

@@ -223,7 +223,13 @@ pub fn free_addr() -> String {
 }
 
 pub fn write_config(dir: &Path) {
-    let sha = super::token_sha(TOKEN);
+    write_config_for(dir, TOKEN);
+}
+
+/// Writes `dir/portcullis.toml`: listeners on port 0, an audit log, policy `p` from `dir/policy.json`,
+/// the demo server over stdio, and grant `agent` for `token` under `p`.
+pub fn write_config_for(dir: &Path, token: &str) {
+    let sha = super::token_sha(token);
     let config = format!(
         r#"
 [listeners]
@@ -246,6 +252,21 @@ policy = "p"
         super::demo_server()
     );
     std::fs::write(dir.join("portcullis.toml"), config).unwrap();
+}
+
+/// Three node specs under `base` whose grant `agent` holds `token`: node 1 founds the cluster, nodes 2
+/// and 3 join through it. Write each node's policy before starting it.
+pub fn three_nodes(base: &Path, token: &str) -> Vec<NodeSpec> {
+    let seed = free_addr();
+    (1..=3)
+        .map(|id| {
+            let raft = if id == 1 { seed.clone() } else { free_addr() };
+            let joins = (id != 1).then_some(seed.as_str());
+            let spec = NodeSpec::new(base, id, raft, joins, &deny_echo("no policy written yet"));
+            write_config_for(&spec.dir, token);
+            spec
+        })
+        .collect()
 }
 
 pub fn run_blocking<T>(future: impl std::future::Future<Output = T>) -> T {
