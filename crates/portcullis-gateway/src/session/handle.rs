@@ -31,6 +31,10 @@ pub struct SessionInfo {
     pub upstream_init: OnceLock<Value>,
     /// Per-session counters.
     pub counters: Arc<MemoryCounters>,
+    /// When it was opened (for operators: its age).
+    pub opened_at: std::time::Instant,
+    /// Requests forwarded so far (for operators).
+    pub calls: AtomicU64,
 }
 
 /// A cheap, cloneable handle on a session actor.
@@ -77,6 +81,7 @@ impl SessionHandle {
         ack_timeout: Duration,
     ) -> Result<(u64, mpsc::Receiver<Value>), SessionError> {
         self.touch();
+        self.info.calls.fetch_add(1, Ordering::Relaxed);
         let permit = Arc::clone(&self.permits)
             .try_acquire_owned()
             .map_err(|_| SessionError::Busy)?;

@@ -132,6 +132,8 @@ impl Sessions {
             protocol_version: OnceLock::new(),
             upstream_init: OnceLock::new(),
             counters: Arc::new(MemoryCounters::new()),
+            opened_at: std::time::Instant::now(),
+            calls: std::sync::atomic::AtomicU64::new(0),
         });
         let args = SessionArgs {
             info: Arc::clone(&info),
