@@ -31,6 +31,15 @@ pub enum Command {
     /// Load-test an MCP endpoint with tools/call: throughput and latency percentiles, optionally
     /// against a baseline (the same server without the gateway) in interleaved phases.
     Bench(BenchArgs),
+    /// Run the cluster: status, add and remove nodes, transfer leadership (admin API).
+    #[command(subcommand)]
+    Cluster(crate::remote::cluster::ClusterCommand),
+    /// Inspect and reset the shared counters (admin API).
+    #[command(subcommand)]
+    Counters(crate::remote::counters::CountersCommand),
+    /// List and end agent sessions across the cluster (admin API).
+    #[command(subcommand)]
+    Sessions(crate::remote::sessions::SessionsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -104,13 +113,13 @@ pub struct DemoServerArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check a hash-chained audit log; report the first broken record. Exit 1 if the chain is broken.
-    Verify {
-        /// The JSON-lines audit log.
-        file: PathBuf,
-        #[arg(long, short, value_enum, default_value_t)]
-        output: Output,
-    },
+    /// Check a hash-chained audit log (FILE, or without it the node's own log through the admin API);
+    /// report the first broken record. Exit 1 if the chain is broken.
+    Verify(crate::remote::audit::VerifyArgs),
+    /// Follow a node's audit log through the admin API: the latest records, then each new one.
+    Tail(crate::remote::audit::TailArgs),
+    /// A node's audit records in a time range, through the admin API.
+    Query(crate::remote::audit::QueryArgs),
 }
 
 /// Logging options shared by long-running commands.

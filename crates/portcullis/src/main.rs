@@ -38,6 +38,9 @@ fn main() -> ExitCode {
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
         Command::Bench(args) => bench::run(&args),
+        Command::Cluster(command) => remote::run(remote::cluster::run(&command)),
+        Command::Counters(command) => remote::run(remote::counters::run(&command)),
+        Command::Sessions(command) => remote::run(remote::sessions::run(&command)),
     };
     match result {
         Ok(code) => code,
