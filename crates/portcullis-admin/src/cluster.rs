@@ -90,7 +90,14 @@ impl Cluster {
                     ..pb::NodeStatus::default()
                 };
                 match answers.remove(&member.id) {
-                    Some(Ok(view)) => view,
+                    // Membership and addresses as the answering node knows them: a node may not
+                    // have applied its own announcement, or heard of its own re-addition, yet.
+                    Some(Ok(view)) => pb::NodeStatus {
+                        raft_addr: member.raft_addr.clone(),
+                        admin_addr: addresses.get(&member.id).cloned().unwrap_or_default(),
+                        voter: member.voter,
+                        ..view
+                    },
                     Some(Err(error)) => unreachable(error),
                     None => unreachable("the node has not announced its admin address".to_owned()),
                 }

@@ -51,7 +51,10 @@ fn settled(status: &ClusterStatusResponse, ids: &[u64]) -> bool {
     let listed: Vec<u64> = status.nodes.iter().map(|n| n.id).collect();
     listed == ids
         && status.leader != 0
-        && status.nodes.iter().all(|n| n.error.is_empty())
+        && status
+            .nodes
+            .iter()
+            .all(|n| n.error.is_empty() && !n.admin_addr.is_empty())
         && status.nodes.iter().filter(|n| n.role == "leader").count() == 1
         && status
             .nodes
