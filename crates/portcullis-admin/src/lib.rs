@@ -9,11 +9,19 @@
 //! * What only the node knows (its sessions, its audit log) comes through [`LocalNode`], so this
 //!   crate depends on no gateway internals.
 //! * Each mutating call is audited with the caller's name as the actor.
+//! * What each node knows about itself (its Raft progress, its sessions) is gathered by asking the
+//!   other members' admin APIs with the caller's own token (`fanout`); a membership change sent to a
+//!   follower is forwarded to the leader's admin API the same way.
 
+mod audit;
 pub mod auth;
+mod cluster;
 mod context;
+mod counters;
+mod fanout;
 mod policies;
 mod server;
+mod sessions;
 mod status;
 
 pub use auth::{Caller, hash_token, mint_token};

@@ -2,15 +2,23 @@
 
 use std::future::Future;
 
+use portcullis_proto::admin::audit_service_server::AuditServiceServer;
+use portcullis_proto::admin::cluster_service_server::ClusterServiceServer;
+use portcullis_proto::admin::counter_service_server::CounterServiceServer;
 use portcullis_proto::admin::policy_service_server::PolicyServiceServer;
+use portcullis_proto::admin::session_service_server::SessionServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
+use crate::audit::Audit;
 use crate::auth::Authenticator;
+use crate::cluster::Cluster;
 use crate::context::AdminContext;
+use crate::counters::Counters;
 use crate::policies::Policies;
+use crate::sessions::Sessions;
 
 /// Why the admin server stopped.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +57,10 @@ impl AdminServer {
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(portcullis_proto::FILE_DESCRIPTOR_SET)
             .build_v1()?;
+        // Older tools (and grpcio-reflection's client) still speak v1alpha.
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(portcullis_proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
         let policies = InterceptedService::new(
             PolicyServiceServer::new(Policies::new(self.context.clone())),
             auth.clone(),
@@ -57,7 +69,24 @@ impl AdminServer {
         Server::builder()
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(policies)
+            .add_service(InterceptedService::new(
+                ClusterServiceServer::new(Cluster::new(self.context.clone())),
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                AuditServiceServer::new(Audit::new(self.context.clone())),
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                CounterServiceServer::new(Counters::new(self.context.clone())),
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                SessionServiceServer::new(Sessions::new(self.context.clone())),
+                auth.clone(),
+            ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await?;
         Ok(())

@@ -8,6 +8,7 @@ pub fn from_store(error: StoreError) -> Status {
     let message = error.to_string();
     match error {
         StoreError::Invalid(_) => Status::invalid_argument(message),
+        StoreError::NotMember { .. } => Status::not_found(message),
         StoreError::NotLeader { .. }
         | StoreError::LeaderChanged { .. }
         | StoreError::NoQuorum { .. }

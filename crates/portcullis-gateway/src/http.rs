@@ -4,11 +4,11 @@
 mod auth;
 mod batch;
 mod body;
+mod continuity;
 mod dispatch;
 mod events;
 mod forward;
 mod guard;
-mod continuity;
 mod handshake;
 mod legacy;
 mod post;

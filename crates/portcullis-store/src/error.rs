@@ -99,6 +99,12 @@ pub enum StoreError {
     /// The Raft node stopped (shut down, or a fatal storage error).
     #[error("the raft node has stopped ({0}); restart the node")]
     Stopped(String),
+    /// The node named is not a member of the cluster.
+    #[error("node {node} is not a member of this cluster: see cluster status for the members")]
+    NotMember {
+        /// The node asked about.
+        node: NodeId,
+    },
     /// Any other consensus error, with openraft's description.
     #[error("raft error: {0}")]
     Raft(String),

@@ -41,7 +41,7 @@ pub use state::{
     QuotaView, ServerRecord, SessionRecord, State, StateSnapshot,
 };
 pub use state_machine::StateMachineStore;
-pub use store::{Store, StoreConfig};
+pub use store::{Member, RaftStatus, Store, StoreConfig};
 
 /// Identifies a node in the cluster. Stable across restarts: it is kept with the node's data.
 pub type NodeId = u64;

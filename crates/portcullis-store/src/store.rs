@@ -3,6 +3,7 @@
 mod config;
 mod contact;
 mod membership;
+mod status;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,6 +19,7 @@ use openraft::network::RaftNetworkFactory;
 use tokio::sync::watch;
 
 pub use config::StoreConfig;
+pub use status::{Member, RaftStatus};
 
 use crate::network::{ClusterSecret, GrpcNetwork, NoPeers};
 use crate::raft::{Raft, SnapshotData, TypeConfig};

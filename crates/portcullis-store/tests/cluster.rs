@@ -1,6 +1,7 @@
 //! Nodes in-process on 127.0.0.1, talking Raft over gRPC: form the cluster (learners first, then
 //! voters), replicate a policy change to every node's watch, join a fourth node, lose the leader,
-//! keep writing, remove the dead node, and refuse writes without a quorum.
+//! keep writing, remove the dead node, and refuse writes without a quorum; status, leadership transfer
+//! and membership changes as operators make them.
 
 #![allow(
     clippy::unwrap_used,
@@ -422,4 +423,96 @@ async fn remove_member_asks_any_node_and_refuses_strangers_and_the_last_voter() 
     );
     two.stop().await;
     one.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_leadership_transfer_and_membership_changes_for_operators() {
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(start(id, TcpListener::bind("127.0.0.1:0").await.unwrap()).await);
+    }
+    nodes[0]
+        .store
+        .initialize(BTreeMap::from([(1, nodes[0].addr.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(leader_among(&[&nodes[0]]).await, 1);
+    for node in &nodes[1..] {
+        nodes[0]
+            .store
+            .add_node(node.id, node.addr.clone(), false)
+            .await
+            .unwrap();
+    }
+    let all: Vec<&Node> = nodes.iter().collect();
+    assert_eq!(leader_among(&all).await, 1);
+    write(&nodes[0], put_policy("v1")).await;
+
+    // Each node describes itself: its role, its term, its progress, every member.
+    for node in &nodes {
+        sees_revision(node, 1).await;
+        let status = node.store.status();
+        assert_eq!(status.id, node.id);
+        assert_eq!(status.role, if node.id == 1 { "leader" } else { "follower" });
+        assert!(status.term >= 1 && status.applied_index > 0, "{status:?}");
+        let members: Vec<(NodeId, &str, bool)> = status
+            .members
+            .iter()
+            .map(|m| (m.id, m.raft_addr.as_str(), m.voter))
+            .collect();
+        let want: Vec<(NodeId, &str, bool)> = nodes.iter().map(|n| (n.id, n.addr.as_str(), true)).collect();
+        assert_eq!(members, want);
+    }
+
+    // Only the leader transfers, and only to a voter; then the chosen node leads (not any node).
+    assert!(matches!(
+        nodes[1].store.transfer_leader(3).await,
+        Err(StoreError::NotLeader {
+            leader_hint: Some(1),
+            ..
+        })
+    ));
+    assert!(matches!(
+        nodes[0].store.transfer_leader(9).await,
+        Err(StoreError::NotMember { node: 9 })
+    ));
+    nodes[0].store.transfer_leader(3).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while nodes.iter().any(|node| node.store.leader() != Some(3)) {
+        assert!(Instant::now() < deadline, "node 3 never took over");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Remove a member, add it back as a learner, then as a voter.
+    assert!(matches!(
+        nodes[2].store.remove_node(9).await,
+        Err(StoreError::NotMember { node: 9 })
+    ));
+    nodes[2].store.remove_node(2).await.unwrap();
+    voters_become(&nodes[0], &[1, 3]).await;
+    assert!(nodes[2].store.status().members.iter().all(|m| m.id != 2));
+    nodes[2]
+        .store
+        .add_node(2, nodes[1].addr.clone(), true)
+        .await
+        .unwrap();
+    let learner = nodes[2].store.status();
+    assert!(
+        learner.members.iter().any(|m| m.id == 2 && !m.voter),
+        "{learner:?}"
+    );
+    voters_become(&nodes[2], &[1, 3]).await;
+    nodes[2]
+        .store
+        .add_node(2, nodes[1].addr.clone(), false)
+        .await
+        .unwrap();
+    voters_become(&nodes[2], &[1, 2, 3]).await;
+    write(&nodes[1], put_policy("v2")).await;
+    for node in &nodes {
+        sees_revision(node, 2).await;
+    }
+    for node in nodes {
+        node.stop().await;
+    }
 }

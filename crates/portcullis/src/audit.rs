@@ -1,4 +1,4 @@
-//! `portcullis audit verify FILE`
+//! `portcullis audit verify [FILE]|tail|query`: a file is checked here; the rest asks the admin API.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,14 @@ use serde_json::json;
 use crate::cli::{AuditCommand, Output};
 
 pub fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify { file, output } = command;
+    let (file, output) = match command {
+        AuditCommand::Verify(args) => match &args.file {
+            Some(file) => (file, &args.remote.output),
+            None => return crate::remote::run(crate::remote::audit::verify(args)),
+        },
+        AuditCommand::Tail(args) => return crate::remote::run(crate::remote::audit::tail(args)),
+        AuditCommand::Query(args) => return crate::remote::run(crate::remote::audit::query(args)),
+    };
     let report = portcullis_audit::verify(file)?;
     match output {
         Output::Text => match &report.first_break {

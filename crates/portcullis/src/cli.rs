@@ -32,12 +32,18 @@ pub enum Command {
     /// Work with audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Change the cluster's membership through a node's Raft listener (needs the cluster secret).
-    #[command(subcommand)]
-    Cluster(ClusterCommand),
     /// Load-test an MCP endpoint with tools/call: throughput and latency percentiles, optionally
     /// against a baseline (the same server without the gateway) in interleaved phases.
     Bench(BenchArgs),
+    /// Run the cluster: status, add and remove nodes, transfer leadership (admin API).
+    #[command(subcommand)]
+    Cluster(crate::remote::cluster::ClusterCommand),
+    /// Inspect and reset the shared counters (admin API).
+    #[command(subcommand)]
+    Counters(crate::remote::counters::CountersCommand),
+    /// List and end agent sessions across the cluster (admin API).
+    #[command(subcommand)]
+    Sessions(crate::remote::sessions::SessionsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -85,23 +91,6 @@ pub struct ClusterArgs {
     /// PORTCULLIS_CLUSTER_SECRET. Without a secret the node is a one-voter cluster with no Raft listener.
     #[arg(long, requires = "data_dir")]
     pub cluster_secret_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClusterCommand {
-    /// Remove a node from the cluster: the leader drops it from the voters. Stop the node afterwards;
-    /// its data directory no longer belongs to the cluster.
-    Remove {
-        /// The node to remove.
-        #[arg(long)]
-        node_id: u64,
-        /// Any member's Raft address (the request follows the leader from there).
-        #[arg(long, value_name = "RAFT_ADDR")]
-        via: String,
-        /// A file holding the cluster's shared secret; or set PORTCULLIS_CLUSTER_SECRET.
-        #[arg(long)]
-        cluster_secret_file: Option<PathBuf>,
-    },
 }
 
 #[derive(Debug, Args)]
@@ -176,13 +165,13 @@ pub struct DemoServerArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check a hash-chained audit log; report the first broken record. Exit 1 if the chain is broken.
-    Verify {
-        /// The JSON-lines audit log.
-        file: PathBuf,
-        #[arg(long, short, value_enum, default_value_t)]
-        output: Output,
-    },
+    /// Check a hash-chained audit log (FILE, or without it the node's own log through the admin API);
+    /// report the first broken record. Exit 1 if the chain is broken.
+    Verify(crate::remote::audit::VerifyArgs),
+    /// Follow a node's audit log through the admin API: the latest records, then each new one.
+    Tail(crate::remote::audit::TailArgs),
+    /// A node's audit records in a time range, through the admin API.
+    Query(crate::remote::audit::QueryArgs),
 }
 
 /// Logging options shared by long-running commands.

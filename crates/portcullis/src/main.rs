@@ -14,7 +14,6 @@ mod audit;
 mod bench;
 mod cli;
 mod clock;
-mod cluster;
 mod demo;
 mod demo_server;
 mod logging;
@@ -40,8 +39,10 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
-        Command::Cluster(command) => cluster::run(&command),
         Command::Bench(args) => bench::run(&args),
+        Command::Cluster(command) => remote::run(remote::cluster::run(&command)),
+        Command::Counters(command) => remote::run(remote::counters::run(&command)),
+        Command::Sessions(command) => remote::run(remote::sessions::run(&command)),
     };
     match result {
         Ok(code) => code,

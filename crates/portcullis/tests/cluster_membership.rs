@@ -26,7 +26,7 @@ const OPEN: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}
 /// `portcullis cluster remove --node-id ID --via VIA` with `secret`: exit code, stdout, stderr.
 fn remove(id: u64, via: &str, secret: &str) -> (Option<i32>, String, String) {
     let output = Command::new(EXE)
-        .args(["cluster", "remove", "--node-id", &id.to_string(), "--via", via])
+        .args(["cluster", "remove", &id.to_string(), "--via", via])
         .env("PORTCULLIS_CLUSTER_SECRET", secret)
         .output()
         .unwrap();

@@ -30,7 +30,11 @@ const HANDOVER: Duration = Duration::from_secs(2);
 ///
 /// # Errors
 /// 400 for an id that is not ours, or names a response stream whose events are no longer kept.
-pub(super) async fn open(node: &Node, session: &SessionHandle, headers: &HeaderMap) -> Result<Response, Reject> {
+pub(super) async fn open(
+    node: &Node,
+    session: &SessionHandle,
+    headers: &HeaderMap,
+) -> Result<Response, Reject> {
     let window = node.settings.sse_replay_window;
     let info = Arc::clone(session.info());
     let gone = || Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again");

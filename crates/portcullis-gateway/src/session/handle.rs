@@ -47,6 +47,10 @@ pub struct SessionInfo {
     pub counters: Arc<MemoryCounters>,
     /// Recent SSE events, for clients that resume with `Last-Event-ID`.
     pub replay: super::replay::ReplayLog,
+    /// When it was opened (for operators: its age).
+    pub opened_at: std::time::Instant,
+    /// Requests forwarded so far (for operators).
+    pub calls: AtomicU64,
 }
 
 /// Everything a session keeps, awake or asleep.
@@ -120,6 +124,7 @@ impl SessionHandle {
         ack_timeout: Duration,
     ) -> Result<(u64, ReplyStream), SessionError> {
         self.touch();
+        self.0.info.calls.fetch_add(1, Ordering::Relaxed);
         let permit = self.permit()?;
         let message = self.dress(message);
         if let Some(sender) = &self.0.direct {

@@ -144,6 +144,8 @@ impl Sessions {
             upstream_envelope: OnceLock::new(),
             counters: Arc::new(MemoryCounters::new()),
             replay: Default::default(),
+            opened_at: std::time::Instant::now(),
+            calls: std::sync::atomic::AtomicU64::new(0),
         });
         let direct = match &server.upstream {
             UpstreamSpec::Http { url } => Some(HttpSender::new(url, self.http.clone())?),

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use openraft::error::RaftError;
 use portcullis_proto::raft::raft_server::{Raft as RaftRpc, RaftServer};
 use portcullis_proto::raft::snapshot_chunk::Part;
 use portcullis_proto::raft::{RaftMessage, SnapshotChunk};
@@ -13,7 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::ClusterSecret;
 use super::wire::{ForwardError, JoinRequest, RemoveRequest, from_message, to_message};
-use crate::raft::{Snapshot, SnapshotMeta, Vote};
+use crate::raft::{Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::{AppRequest, AppResponse, Store, StoreError};
 
 /// The largest snapshot a node accepts, and the largest single message (an append of big entries).
@@ -104,6 +105,17 @@ impl RaftRpc for RaftService {
         let snapshot = Snapshot { meta, snapshot: data };
         let result = self.store.raft().install_full_snapshot(vote, snapshot).await;
         tracing::info!(bytes, "snapshot received");
+        to_message(&result).map(Response::new)
+    }
+
+    async fn transfer_leader(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let rpc = from_message(request.get_ref())?;
+        let result = self
+            .store
+            .raft()
+            .handle_transfer_leader(rpc)
+            .await
+            .map_err(RaftError::<TypeConfig>::Fatal);
         to_message(&result).map(Response::new)
     }
 

@@ -116,6 +116,48 @@ impl Store {
             .map_err(write_error)
     }
 
+    /// On the leader: adds `node_id` at `raft_addr` as a learner and waits until it caught up; unless
+    /// `learner_only`, then makes it a voter. Adding a member again is harmless.
+    ///
+    /// # Errors
+    /// [`StoreError::NotLeader`] on a follower; other Raft errors as they come.
+    pub async fn add_node(
+        &self,
+        node_id: NodeId,
+        raft_addr: String,
+        learner_only: bool,
+    ) -> Result<(), StoreError> {
+        if learner_only {
+            return self.add_learner(node_id, raft_addr).await;
+        }
+        self.admit(node_id, raft_addr).await
+    }
+
+    /// On the leader: removes `node_id` from the cluster (as a voter and as a learner). The removed
+    /// node keeps running until it is stopped; it just no longer takes part.
+    ///
+    /// # Errors
+    /// [`StoreError::NotMember`] when `node_id` is no member; [`StoreError::NotLeader`] on a
+    /// follower; Raft's refusal (e.g. removing the last voter) as [`StoreError::Raft`].
+    pub async fn remove_node(&self, node_id: NodeId) -> Result<(), StoreError> {
+        let status = self.status();
+        let Some(member) = status.members.iter().find(|member| member.id == node_id) else {
+            return Err(StoreError::NotMember { node: node_id });
+        };
+        let change = if member.voter {
+            ChangeMembers::RemoveVoters(BTreeSet::from([node_id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([node_id]))
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(drop)
+            .map_err(write_error)?;
+        tracing::info!(node = node_id, "removed a member");
+        Ok(())
+    }
+
     /// The voting members as this node knows them.
     pub fn voters(&self) -> BTreeSet<NodeId> {
         let metrics = self.raft.metrics().borrow_watched().clone();

@@ -31,8 +31,8 @@ impl LocalNode for GatewayNode {
                 id: info.id.to_string(),
                 grant: info.grant.to_string(),
                 server: info.server.to_string(),
-                age_ms: 0,
-                calls: 0,
+                age_ms: u64::try_from(info.opened_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+                calls: info.calls.load(std::sync::atomic::Ordering::Relaxed),
             })
             .collect()
     }
