@@ -10,6 +10,7 @@
 //!   crate depends on no gateway internals.
 //! * Each mutating call is audited with the caller's name as the actor.
 
+mod approvals;
 pub mod auth;
 mod context;
 mod policies;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use portcullis_proto::admin::approval_service_server::ApprovalServiceServer;
 use portcullis_proto::admin::policy_service_server::PolicyServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -53,11 +54,16 @@ impl AdminServer {
             PolicyServiceServer::new(Policies::new(self.context.clone())),
             auth.clone(),
         );
+        let approvals = InterceptedService::new(
+            ApprovalServiceServer::new(crate::approvals::Approvals::new(self.context.clone())),
+            auth.clone(),
+        );
         tracing::info!(addr = ?listener.local_addr().ok(), "admin api listening");
         Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(policies)
+            .add_service(approvals)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await?;
         Ok(())

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::DemoServer(args) => demo_server::run(&args),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
+        Command::Approvals(command) => remote::approvals::run(command),
         Command::Bench(args) => bench::run(&args),
     };
     match result {
