@@ -256,10 +256,33 @@ async fn approvals_are_decided_from_any_node() {
         .deny(decide(&approval.id, " "))
         .await;
     assert_eq!(no_reason.unwrap_err().code(), Code::InvalidArgument);
-    approvals(cluster.node(2), APPROVER_TOKEN)
-        .deny(decide(&approval.id, "not today"))
-        .await
-        .unwrap();
+    // Through the CLI, as an operator would.
+    let (addr, id) = (cluster.node(2).admin_url(), approval.id.clone());
+    let cli = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(support::EXE)
+            .args([
+                "approvals",
+                "deny",
+                &id,
+                "--reason",
+                "not today",
+                "--addr",
+                &addr,
+                "--output",
+                "json",
+            ])
+            .env("PORTCULLIS_ADMIN_TOKEN", APPROVER_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let printed: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(
+        (printed["state"].as_str(), printed["decided_by"].as_str()),
+        (Some("denied"), Some("ops-approver"))
+    );
     let (text, error) = text_of(&finished(parked).await);
     assert!(error);
     assert_eq!(text, "[POLICY DENIED] approval denied by ops-approver: not today");
