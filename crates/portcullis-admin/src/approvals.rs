@@ -82,11 +82,14 @@ impl ApprovalService for Approvals {
         Caller::of(&request, AdminRole::Viewer)?;
         let include_decided = request.into_inner().include_decided;
         let snapshot = self.context.store.current();
+        let now = self.context.now();
+        // A pending record past its deadline can no longer be approved (its node may have died
+        // before sweeping it), so it is not listed as pending.
         let mut approvals: Vec<pb::Approval> = snapshot
             .state
             .approvals
             .values()
-            .filter(|record| include_decided || convert::is_pending(record))
+            .filter(|record| include_decided || (convert::is_pending(record) && record.expires_at > now))
             .map(convert::approval)
             .collect();
         approvals.sort_by_key(|approval| approval.requested_at_ms);

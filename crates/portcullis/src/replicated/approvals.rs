@@ -91,11 +91,16 @@ impl StoreApprovals {
                     let now = SystemClock.now();
                     if now >= record.expires_at {
                         if expiring {
-                            // Proposed already and still pending here: this node can't reach a
-                            // quorum, so nobody can decide either; fail closed.
-                            return Ok(Verdict::Expired {
-                                at: record.expires_at,
-                            });
+                            // The expiry is committed; wait (bounded) for this node to apply it, or a
+                            // decision that beat the deadline.
+                            match tokio::time::timeout(CATCH_UP, applied.changed()).await {
+                                Ok(Ok(())) => continue,
+                                _ => {
+                                    return Ok(Verdict::Expired {
+                                        at: record.expires_at,
+                                    });
+                                }
+                            }
                         }
                         expiring = true;
                         // The proposer's clock says the deadline passed; a decision committed before
