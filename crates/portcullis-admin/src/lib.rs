@@ -13,6 +13,7 @@
 //!   other members' admin APIs with the caller's own token (`fanout`); a membership change sent to a
 //!   follower is forwarded to the leader's admin API the same way.
 
+mod approvals;
 mod audit;
 pub mod auth;
 mod cluster;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use portcullis_proto::admin::approval_service_server::ApprovalServiceServer;
 use portcullis_proto::admin::audit_service_server::AuditServiceServer;
 use portcullis_proto::admin::cluster_service_server::ClusterServiceServer;
 use portcullis_proto::admin::counter_service_server::CounterServiceServer;
@@ -65,12 +66,17 @@ impl AdminServer {
             PolicyServiceServer::new(Policies::new(self.context.clone())),
             auth.clone(),
         );
+        let approvals = InterceptedService::new(
+            ApprovalServiceServer::new(crate::approvals::Approvals::new(self.context.clone())),
+            auth.clone(),
+        );
         tracing::info!(addr = ?listener.local_addr().ok(), "admin api listening");
         Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(policies)
+            .add_service(approvals)
             .add_service(InterceptedService::new(
                 ClusterServiceServer::new(Cluster::new(self.context.clone())),
                 auth.clone(),

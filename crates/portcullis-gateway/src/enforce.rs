@@ -1,6 +1,7 @@
 //! Policy on the wire: `tools/list` filtered, `tools/call` decided before it is forwarded, counters
 //! reserved and settled, every decision audited.
 
+mod approval;
 mod call;
 mod complete;
 mod denial;

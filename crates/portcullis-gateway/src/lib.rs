@@ -21,6 +21,7 @@
 //! another task or a node-wide mailbox (only brief in-memory locks for counters and metrics); the
 //! session actor serialises only that session's traffic.
 
+pub mod approvals;
 pub mod audit;
 pub mod clock;
 pub mod cluster;

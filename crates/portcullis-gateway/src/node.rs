@@ -48,6 +48,9 @@ pub struct Node {
     pub metrics: Metrics,
     /// Turns true when shutdown begins: open streams end and `/readyz` reports 503.
     pub draining: tokio::sync::watch::Sender<bool>,
+    /// Where calls that need a human are parked; set once before serving, by a node that has a
+    /// replicated store. Unset: such calls are denied.
+    pub approvals: std::sync::OnceLock<Arc<dyn crate::approvals::Approvals>>,
 }
 
 impl Node {
@@ -69,6 +72,7 @@ impl Node {
             sessions,
             metrics: Metrics::new(),
             draining: tokio::sync::watch::Sender::new(false),
+            approvals: std::sync::OnceLock::new(),
         })
     }
 }

@@ -191,6 +191,14 @@ pub enum AppRequest {
         /// The proposer's current time.
         at: Timestamp,
     },
+    /// Takes an approved call's one forward: the first claim wins, later ones are refused, so an
+    /// approval forwards its call exactly once whichever node (or retry) holds it.
+    ClaimApproval {
+        /// The approval's id.
+        id: String,
+        /// When the call is forwarded.
+        at: Timestamp,
+    },
     /// Records a new agent session so another node can continue it.
     PutSession {
         /// The session id (`Mcp-Session-Id`).
@@ -277,6 +285,7 @@ impl AppRequest {
             Self::RequestApproval { .. } => "request_approval",
             Self::DecideApproval { .. } => "decide_approval",
             Self::ExpireApprovals { .. } => "expire_approvals",
+            Self::ClaimApproval { .. } => "claim_approval",
             Self::PutSession { .. } => "put_session",
             Self::SetSessionUpstream { .. } => "set_session_upstream",
             Self::RemoveSession { .. } => "remove_session",

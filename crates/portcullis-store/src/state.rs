@@ -185,6 +185,7 @@ impl State {
                     requested_at,
                     expires_at,
                     state: ApprovalState::Pending,
+                    forwarded_at: None,
                 },
             ),
             AppRequest::DecideApproval {
@@ -195,6 +196,7 @@ impl State {
                 at,
             } => approval::decide(self, &id, approve, by, reason, at),
             AppRequest::ExpireApprovals { at } => approval::expire(self, at),
+            AppRequest::ClaimApproval { id, at } => approval::claim(self, &id, at),
             AppRequest::PutSession {
                 id,
                 grant,

@@ -264,6 +264,21 @@ fn approvals_are_decided_once_and_expire_at_their_deadline() {
         rejected(state.apply(10, decide("a1", false, 6_000))),
         ApplyError::ApprovalClosed { .. }
     ));
+    // An approval forwards its call once: the first claim wins, a pending one can't be claimed.
+    let claim = |id: &str| AppRequest::ClaimApproval {
+        id: id.to_owned(),
+        at: at(7_000),
+    };
+    run(&mut state, vec![claim("a1")]);
+    assert_eq!(state.approvals["a1"].forwarded_at, Some(at(7_000)));
+    assert!(matches!(
+        rejected(state.apply(12, claim("a1"))),
+        ApplyError::ApprovalClosed { .. }
+    ));
+    assert!(matches!(
+        rejected(state.apply(13, claim("a2"))),
+        ApplyError::ApprovalClosed { .. }
+    ));
     assert!(matches!(
         rejected(state.apply(11, decide("a2", true, 61_000))),
         ApplyError::ApprovalExpired { .. }

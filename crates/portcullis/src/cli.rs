@@ -32,6 +32,9 @@ pub enum Command {
     /// Work with audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Decide calls parked for a human approval, from any node (over the admin API).
+    #[command(subcommand)]
+    Approvals(crate::remote::approvals::ApprovalsCommand),
     /// Load-test an MCP endpoint with tools/call: throughput and latency percentiles, optionally
     /// against a baseline (the same server without the gateway) in interleaved phases.
     Bench(BenchArgs),

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
+        Command::Approvals(command) => remote::approvals::run(command),
         Command::Bench(args) => bench::run(&args),
         Command::Cluster(command) => remote::run(remote::cluster::run(&command)),
         Command::Counters(command) => remote::run(remote::counters::run(&command)),

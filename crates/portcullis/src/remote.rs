@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 the API refused or found a problem (invalid input, not found, wrong role,
 //! stale revision); 2 bad usage; 3 the API could not be reached or had no quorum (worth a retry).
 
+pub mod approvals;
 pub mod audit;
 pub mod cluster;
 pub mod counters;

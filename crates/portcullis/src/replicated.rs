@@ -6,6 +6,7 @@
 
 mod adapter;
 mod admin;
+mod approvals;
 mod desired;
 mod open;
 mod propose;
@@ -84,6 +85,12 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
         Some(ledger),
         move |publisher, node| {
             tokio::spawn(adapter::follow(applied, publisher, adapter, first.state.clone()));
+            // Calls that need a human park in the store, decidable from any node.
+            let _ = node
+                .approvals
+                .set(std::sync::Arc::new(approvals::StoreApprovals::new(
+                    following.clone(),
+                )));
             tokio::spawn(propose::on_sighup(following.clone(), path));
             if let Some(listener) = admin_listener {
                 let announcing = following.clone();

@@ -1,17 +1,19 @@
 //! Deciding a `tools/call` before it is forwarded.
 
-use portcullis_policy::{CallContext, Outcome, evaluate};
+use portcullis_policy::{CallContext, Outcome, Reservation, Timestamp, evaluate};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::approval::{Parked, park};
 use super::complete::CallCompletion;
 use super::denial::denial_response;
+use crate::approvals::ApprovalTicket;
 use crate::audit::{AuditEntry, Decision as AuditDecision, Outcome as AuditOutcome};
 use crate::counters::{CallCounters, reserve};
 use crate::http::Caller;
 use crate::jsonrpc;
 use crate::node::Node;
-use crate::session::SessionHandle;
+use crate::session::{SessionHandle, SessionInfo};
 use crate::state::to_hex;
 
 /// What to do with a call.
@@ -84,36 +86,7 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
     record.rule = Some(decision.rule.to_string());
     record.policy_revision = decision.policy_revision;
     match decision.outcome {
-        Outcome::Allow { .. } if node.settings.audit_fail_closed && !node.audit.is_healthy() => {
-            node.metrics.error("audit");
-            CallPlan::Respond(jsonrpc::error(
-                id,
-                jsonrpc::INTERNAL_ERROR,
-                "the audit log is unavailable, so calls are refused",
-            ))
-        }
-        Outcome::Allow { reservations } => {
-            let increments = view.increments(&reservations);
-            let reserved = if increments.is_empty() {
-                None
-            } else {
-                match reserve(info.counters.clone(), node.counters.clone(), increments) {
-                    Ok(reserved) => Some(reserved),
-                    Err(full) => {
-                        // Another call took the last of the limit between the engine's read and now.
-                        let retry = full
-                            .retry_after_ms
-                            .unwrap_or_else(|| full.window.end_ms().saturating_sub(now.as_millis()));
-                        record.decision = AuditDecision::RateLimited;
-                        let message = format!("{full}; retry in {}", seconds(retry));
-                        return deny(node, record, id, &message, Some(retry)).await;
-                    }
-                }
-            };
-            // Settled when the upstream answers.
-            record.outcome = None;
-            CallPlan::Forward(Box::new(CallCompletion { reserved, record }))
-        }
+        Outcome::Allow { reservations } => admit(node, &view, info, reservations, record, id).await,
         Outcome::Hide | Outcome::Deny => deny(node, record, id, &decision.message, None).await,
         Outcome::RateLimited { retry_after_ms } => {
             let message = format!(
@@ -123,14 +96,76 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
             );
             deny(node, record, id, &message, Some(retry_after_ms)).await
         }
-        Outcome::RequireApproval { .. } => {
-            let message = format!(
-                "{}: this call needs human approval, which this gateway cannot obtain yet, so it is denied",
-                decision.message
-            );
-            deny(node, record, id, &message, None).await
+        Outcome::RequireApproval {
+            timeout_ms,
+            reservations,
+        } => {
+            let Some(approvals) = node.approvals.get() else {
+                let message = format!(
+                    "{}: this call needs human approval, which this gateway cannot obtain without a replicated store, so it is denied",
+                    decision.message
+                );
+                return deny(node, record, id, &message, None).await;
+            };
+            let ticket = ApprovalTicket {
+                grant: caller.grant_id.to_string(),
+                session: Some(info.id.to_string()),
+                server: info.server.to_string(),
+                tool: tool.to_owned(),
+                args_sha256: record.args_sha256.clone().unwrap_or_default(),
+                arguments: record.args.clone(),
+                policy: policy.name.to_string(),
+                policy_revision: decision.policy_revision,
+                requested_at: now,
+                expires_at: Timestamp(now.as_millis().saturating_add(timeout_ms)),
+            };
+            match park(approvals.as_ref(), ticket, &mut record).await {
+                Parked::Forward => admit(node, &view, info, reservations, record, id).await,
+                Parked::Refuse(message) => deny(node, record, id, &message, None).await,
+            }
         }
     }
+}
+
+/// Reserves what an allowed (or approved) call counts and hands it on to be forwarded.
+async fn admit(
+    node: &Node,
+    view: &CallCounters<'_>,
+    info: &SessionInfo,
+    reservations: Vec<Reservation>,
+    mut record: AuditEntry,
+    id: Value,
+) -> CallPlan {
+    if node.settings.audit_fail_closed && !node.audit.is_healthy() {
+        node.metrics.error("audit");
+        return CallPlan::Respond(jsonrpc::error(
+            id,
+            jsonrpc::INTERNAL_ERROR,
+            "the audit log is unavailable, so calls are refused",
+        ));
+    }
+    // Read again: an approved call may have waited minutes since it was decided.
+    let now = node.clock.now();
+    let increments = view.increments(&reservations);
+    let reserved = if increments.is_empty() {
+        None
+    } else {
+        match reserve(info.counters.clone(), node.counters.clone(), increments) {
+            Ok(reserved) => Some(reserved),
+            Err(full) => {
+                // Another call took the last of the limit between the engine's read and now.
+                let retry = full
+                    .retry_after_ms
+                    .unwrap_or_else(|| full.window.end_ms().saturating_sub(now.as_millis()));
+                record.decision = AuditDecision::RateLimited;
+                let message = format!("{full}; retry in {}", seconds(retry));
+                return deny(node, record, id, &message, Some(retry)).await;
+            }
+        }
+    };
+    // Settled when the upstream answers.
+    record.outcome = None;
+    CallPlan::Forward(Box::new(CallCompletion { reserved, record }))
 }
 
 async fn deny(node: &Node, mut record: AuditEntry, id: Value, message: &str, retry: Option<u64>) -> CallPlan {

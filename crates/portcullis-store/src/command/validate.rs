@@ -208,6 +208,7 @@ impl AppRequest {
                 }
                 Ok(())
             }
+            Self::ClaimApproval { id, at: _ } => id_ok("approval id", id),
             Self::DecideApproval { id, by, reason, .. } => {
                 id_ok("approval id", id)?;
                 id_ok("by", by)?;

@@ -37,6 +37,9 @@ pub struct ApprovalRecord {
     pub expires_at: Timestamp,
     /// Where it stands.
     pub state: ApprovalState,
+    /// When the approved call was forwarded (claimed); an approval forwards once.
+    #[serde(default)]
+    pub forwarded_at: Option<Timestamp>,
 }
 
 /// Where an approval stands.
@@ -134,4 +137,21 @@ pub(super) fn expire(state: &mut State, at: Timestamp) -> Result<Applied, ApplyE
         }
     }
     Ok(Applied::Swept { count: count as u64 })
+}
+
+pub(super) fn claim(state: &mut State, id: &str, at: Timestamp) -> Result<Applied, ApplyError> {
+    let Some(current) = state.approvals.get(id) else {
+        return Err(ApplyError::UnknownApproval { id: id.to_owned() });
+    };
+    if !matches!(current.state, ApprovalState::Approved { .. }) || current.forwarded_at.is_some() {
+        return Err(ApplyError::ApprovalClosed {
+            id: id.to_owned(),
+            state: current.state.clone(),
+        });
+    }
+    let approved = current.state.clone();
+    if let Some(record) = Arc::make_mut(&mut state.approvals).get_mut(id) {
+        record.forwarded_at = Some(at);
+    }
+    Ok(Applied::Approval { state: approved })
 }
