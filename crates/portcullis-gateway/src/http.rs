@@ -19,7 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::routing::post as post_route;
 
-pub use auth::Caller;
+pub use auth::{ANONYMOUS, Caller};
 pub use forward::Finish;
 pub use reject::Reject;
 

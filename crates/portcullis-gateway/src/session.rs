@@ -5,12 +5,14 @@ mod actor;
 mod handle;
 mod id;
 mod registry;
+mod revoked;
 mod route;
 
 pub use actor::{SessionActor, SessionArgs, SessionMsg};
 pub use handle::{SessionHandle, SessionInfo};
 pub use id::mint_session_id;
 pub use registry::Sessions;
+pub use revoked::end_revoked;
 
 /// Why a session could not take a message.
 #[derive(Debug, thiserror::Error)]
