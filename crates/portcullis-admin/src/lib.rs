@@ -12,9 +12,12 @@
 
 pub mod auth;
 mod context;
+mod grants;
 mod policies;
 mod server;
+mod servers;
 mod status;
+mod tokens;
 
 pub use auth::{Caller, hash_token, mint_token};
 pub use context::{AdminContext, LocalNode, SessionInfo};

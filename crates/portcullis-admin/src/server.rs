@@ -2,15 +2,21 @@
 
 use std::future::Future;
 
+use portcullis_proto::admin::grant_service_server::GrantServiceServer;
 use portcullis_proto::admin::policy_service_server::PolicyServiceServer;
+use portcullis_proto::admin::server_service_server::ServerServiceServer;
+use portcullis_proto::admin::token_service_server::TokenServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Server;
+use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::auth::Authenticator;
 use crate::context::AdminContext;
+use crate::grants::Grants;
 use crate::policies::Policies;
+use crate::servers::Servers;
+use crate::tokens::Tokens;
 
 /// Why the admin server stopped.
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +32,20 @@ pub enum ServeError {
 /// The admin API of one node.
 pub struct AdminServer {
     context: AdminContext,
+    tls: Option<ServerTlsConfig>,
 }
 
 impl AdminServer {
     /// Serves the store and node in `context`.
     pub fn new(context: AdminContext) -> Self {
-        Self { context }
+        Self { context, tls: None }
+    }
+
+    /// Serves over TLS only (with a client CA in `tls`: only to clients with a certificate it signed).
+    #[must_use]
+    pub fn with_tls(mut self, tls: ServerTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Serves on `listener` until `shutdown` completes.
@@ -49,15 +63,23 @@ impl AdminServer {
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(portcullis_proto::FILE_DESCRIPTOR_SET)
             .build_v1()?;
+        let context = &self.context;
         let policies = InterceptedService::new(
             PolicyServiceServer::new(Policies::new(self.context.clone())),
             auth.clone(),
         );
-        tracing::info!(addr = ?listener.local_addr().ok(), "admin api listening");
-        Server::builder()
+        tracing::info!(addr = ?listener.local_addr().ok(), tls = self.tls.is_some(), "admin api listening");
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        builder
             .add_service(health_service)
             .add_service(reflection)
             .add_service(policies)
+            .add_service(auth.wrap(GrantServiceServer::new(Grants::new(context.clone()))))
+            .add_service(auth.wrap(ServerServiceServer::new(Servers::new(context.clone()))))
+            .add_service(auth.wrap(TokenServiceServer::new(Tokens::new(context.clone()))))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await?;
         Ok(())

@@ -38,6 +38,9 @@ fn main() -> ExitCode {
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(&command),
         Command::Bench(args) => bench::run(&args),
+        Command::Grants(command) => remote::grants::run(command),
+        Command::Servers(command) => remote::servers::run(command),
+        Command::Tokens(command) => remote::tokens::run(command),
     };
     match result {
         Ok(code) => code,

@@ -4,8 +4,12 @@
 //! Exit codes: 0 success; 1 the API refused or found a problem (invalid input, not found, wrong role,
 //! stale revision); 2 bad usage; 3 the API could not be reached or had no quorum (worth a retry).
 
+pub mod grants;
 pub mod policies;
+pub mod servers;
 mod table;
+mod tls;
+pub mod tokens;
 
 use std::process::ExitCode;
 
@@ -33,6 +37,8 @@ pub struct RemoteArgs {
     /// Output for people (tables) or scripts (JSON on stdout).
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
+    #[command(flatten)]
+    pub tls: tls::TlsArgs,
 }
 
 /// Adds the bearer token to every call.
@@ -89,9 +95,14 @@ fn code_name(code: Code) -> String {
 /// # Errors
 /// When the address is malformed or nothing answers there.
 pub async fn connect(args: &RemoteArgs) -> Result<Client, RemoteError> {
-    let endpoint = Endpoint::from_shared(args.addr.clone())
+    let mut endpoint = Endpoint::from_shared(args.addr.clone())
         .map_err(|error| RemoteError::Connect(format!("{}: {error}", args.addr)))?
         .connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(tls) = args.tls.client_config(&args.addr)? {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|error| RemoteError::Connect(format!("{}: {error}", args.addr)))?;
+    }
     let channel = endpoint
         .connect()
         .await
