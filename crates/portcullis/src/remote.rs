@@ -136,6 +136,15 @@ where
     }
 }
 
+/// Whether a command answers with one item (a JSON object) or a list (a JSON array, even of one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `get`, `create`, `revoke`...
+    One,
+    /// `list`.
+    List,
+}
+
 /// Prints `value` as pretty JSON (for `--output json`).
 ///
 /// # Errors

@@ -9,7 +9,7 @@ use portcullis_proto::admin::grant_service_client::GrantServiceClient;
 use serde_json::json;
 
 use super::policies::rfc3339;
-use super::{RemoteArgs, RemoteError, Table, connect, print_json};
+use super::{RemoteArgs, RemoteError, Shape, Table, connect, print_json};
 use crate::cli::Output;
 
 #[derive(Debug, Subcommand)]
@@ -105,7 +105,7 @@ pub fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
             GrantsCommand::Get(args) => {
                 let mut client = client(&args.remote).await?;
                 let grant = client.get_grant(pb::GetGrantRequest { id: args.id }).await?;
-                show(&args.remote, &[grant.into_inner()])
+                show(&args.remote, Shape::One, &[grant.into_inner()])
             }
             GrantsCommand::Update(args) => update(args).await,
             GrantsCommand::Rotate(args) => {
@@ -120,7 +120,7 @@ pub fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
                 let grant = client
                     .revoke_grant(pb::RevokeGrantRequest { id: args.id })
                     .await?;
-                show(&args.remote, &[grant.into_inner()])
+                show(&args.remote, Shape::One, &[grant.into_inner()])
             }
         }
     })
@@ -148,7 +148,7 @@ async fn list(args: ListArgs) -> Result<ExitCode, RemoteError> {
         include_revoked: args.include_revoked,
     };
     let grants = client(&args.remote).await?.list_grants(request).await?;
-    show(&args.remote, &grants.into_inner().grants)
+    show(&args.remote, Shape::List, &grants.into_inner().grants)
 }
 
 async fn update(args: UpdateArgs) -> Result<ExitCode, RemoteError> {
@@ -161,7 +161,7 @@ async fn update(args: UpdateArgs) -> Result<ExitCode, RemoteError> {
         policy_revision: args.policy_revision,
     };
     let grant = client(&args.remote).await?.update_grant(request).await?;
-    show(&args.remote, &[grant.into_inner()])
+    show(&args.remote, Shape::One, &[grant.into_inner()])
 }
 
 /// A created or rotated grant: the token goes to stdout once, for the operator to hand over.
@@ -178,9 +178,9 @@ fn with_token(remote: &RemoteArgs, response: pb::CreateGrantResponse) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(remote: &RemoteArgs, grants: &[pb::Grant]) -> Result<ExitCode, RemoteError> {
+fn show(remote: &RemoteArgs, shape: Shape, grants: &[pb::Grant]) -> Result<ExitCode, RemoteError> {
     match remote.output {
-        Output::Json if grants.len() == 1 => print_json(&grant_json(&grants[0]))?,
+        Output::Json if shape == Shape::One => print_json(&grants.iter().map(grant_json).next())?,
         Output::Json => print_json(&grants.iter().map(grant_json).collect::<Vec<_>>())?,
         Output::Text => {
             let mut table = Table::new(&["id", "server", "policy", "labels", "token", "created", "revoked"]);

@@ -8,7 +8,7 @@ use portcullis_proto::admin::server_service_client::ServerServiceClient;
 use serde_json::json;
 
 use super::policies::rfc3339;
-use super::{RemoteArgs, RemoteError, Table, connect, print_json};
+use super::{RemoteArgs, RemoteError, Shape, Table, connect, print_json};
 use crate::cli::Output;
 
 #[derive(Debug, Subcommand)]
@@ -63,19 +63,19 @@ pub fn run(command: ServersCommand) -> anyhow::Result<ExitCode> {
                     must_exist: args.must_exist,
                 };
                 let server = client(&args.remote).await?.put_server(request).await?;
-                show(&args.remote, &[server.into_inner()])
+                show(&args.remote, Shape::One, &[server.into_inner()])
             }
             ServersCommand::Get(args) => {
                 let request = pb::GetServerRequest { name: args.name };
                 let server = client(&args.remote).await?.get_server(request).await?;
-                show(&args.remote, &[server.into_inner()])
+                show(&args.remote, Shape::One, &[server.into_inner()])
             }
             ServersCommand::List(remote) => {
                 let servers = client(&remote)
                     .await?
                     .list_servers(pb::ListServersRequest {})
                     .await?;
-                show(&remote, &servers.into_inner().servers)
+                show(&remote, Shape::List, &servers.into_inner().servers)
             }
             ServersCommand::Remove(args) => {
                 let request = pb::RemoveServerRequest {
@@ -96,9 +96,9 @@ async fn client(remote: &RemoteArgs) -> Result<ServerServiceClient<super::Client
     Ok(ServerServiceClient::new(connect(remote).await?))
 }
 
-fn show(remote: &RemoteArgs, servers: &[pb::Server]) -> Result<ExitCode, RemoteError> {
+fn show(remote: &RemoteArgs, shape: Shape, servers: &[pb::Server]) -> Result<ExitCode, RemoteError> {
     match remote.output {
-        Output::Json if servers.len() == 1 => print_json(&server_json(&servers[0]))?,
+        Output::Json if shape == Shape::One => print_json(&servers.iter().map(server_json).next())?,
         Output::Json => print_json(&servers.iter().map(server_json).collect::<Vec<_>>())?,
         Output::Text => {
             let mut table = Table::new(&["name", "upstream", "anonymous_policy", "updated"]);

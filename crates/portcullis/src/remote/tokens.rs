@@ -8,7 +8,7 @@ use portcullis_proto::admin::token_service_client::TokenServiceClient;
 use serde_json::json;
 
 use super::policies::rfc3339;
-use super::{RemoteArgs, RemoteError, Table, connect, print_json};
+use super::{RemoteArgs, RemoteError, Shape, Table, connect, print_json};
 use crate::cli::Output;
 
 #[derive(Debug, Subcommand)]
@@ -90,16 +90,16 @@ pub fn run(command: TokensCommand) -> anyhow::Result<ExitCode> {
                     .await?
                     .list_tokens(pb::ListTokensRequest {})
                     .await?;
-                show(&remote, &tokens.into_inner().tokens)
+                show(&remote, Shape::List, &tokens.into_inner().tokens)
             }
             TokensCommand::Revoke(args) => {
                 let request = pb::RevokeTokenRequest { name: args.name };
                 let token = client(&args.remote).await?.revoke_token(request).await?;
-                show(&args.remote, &[token.into_inner()])
+                show(&args.remote, Shape::One, &[token.into_inner()])
             }
             TokensCommand::Whoami(remote) => {
                 let token = client(&remote).await?.who_am_i(pb::WhoAmIRequest {}).await?;
-                show(&remote, &[token.into_inner()])
+                show(&remote, Shape::One, &[token.into_inner()])
             }
         }
     })
@@ -109,9 +109,9 @@ async fn client(remote: &RemoteArgs) -> Result<TokenServiceClient<super::Client>
     Ok(TokenServiceClient::new(connect(remote).await?))
 }
 
-fn show(remote: &RemoteArgs, tokens: &[pb::AdminToken]) -> Result<ExitCode, RemoteError> {
+fn show(remote: &RemoteArgs, shape: Shape, tokens: &[pb::AdminToken]) -> Result<ExitCode, RemoteError> {
     match remote.output {
-        Output::Json if tokens.len() == 1 => print_json(&token_json(&tokens[0]))?,
+        Output::Json if shape == Shape::One => print_json(&tokens.iter().map(token_json).next())?,
         Output::Json => print_json(&tokens.iter().map(token_json).collect::<Vec<_>>())?,
         Output::Text => {
             let mut table = Table::new(&["name", "role", "created", "revoked"]);

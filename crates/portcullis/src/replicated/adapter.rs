@@ -239,4 +239,35 @@ mod tests {
         state.apply(5, revoke).into_result().unwrap();
         assert!(adapter.build(&state).grants.is_empty());
     }
+
+    #[test]
+    fn a_shadow_rides_beside_the_active_version_until_an_ordinary_put_clears_it() {
+        let mut state = state_with_grant();
+        let mut adapter = Adapter::default();
+        let hash = parse_token_hash(&"ab".repeat(32)).unwrap();
+        let shadow = AppRequest::PutPolicy {
+            name: "p".to_owned(),
+            text: r#"{"version": "1", "default": "deny"}"#.to_owned(),
+            format: PolicyFormat::Json,
+            author: "test".to_owned(),
+            at: Timestamp(1),
+            expected_revision: None,
+            shadow: true,
+        };
+        state.apply(4, shadow).into_result().unwrap();
+        let built = adapter.build(&state);
+        let policy = built.grants[&hash].policy.clone().unwrap();
+        assert_eq!(policy.policy.revision(), 1, "the shadow is not enforced");
+        assert_eq!(policy.shadow.unwrap().revision(), 2);
+
+        put_policy(
+            &mut state,
+            5,
+            r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#,
+        );
+        let built = adapter.build(&state);
+        let policy = built.grants[&hash].policy.clone().unwrap();
+        assert_eq!(policy.policy.revision(), 2);
+        assert!(policy.shadow.is_none());
+    }
 }
