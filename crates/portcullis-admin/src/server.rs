@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use futures_util::StreamExt as _;
 use portcullis_proto::admin::grant_service_server::GrantServiceServer;
 use portcullis_proto::admin::policy_service_server::PolicyServiceServer;
 use portcullis_proto::admin::server_service_server::ServerServiceServer;
@@ -69,6 +70,13 @@ impl AdminServer {
             auth.clone(),
         );
         tracing::info!(addr = ?listener.local_addr().ok(), tls = self.tls.is_some(), "admin api listening");
+        // Answers are written as headers, body and trailers: with Nagle on, the trailers wait for
+        // the client's delayed ACK (~40 ms per call).
+        let incoming = TcpListenerStream::new(listener).inspect(|stream| {
+            if let Ok(stream) = stream {
+                let _ = stream.set_nodelay(true);
+            }
+        });
         let mut builder = Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
@@ -80,7 +88,7 @@ impl AdminServer {
             .add_service(auth.wrap(GrantServiceServer::new(Grants::new(context.clone()))))
             .add_service(auth.wrap(ServerServiceServer::new(Servers::new(context.clone()))))
             .add_service(auth.wrap(TokenServiceServer::new(Tokens::new(context.clone()))))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
         Ok(())
     }
