@@ -5,6 +5,7 @@ use std::sync::Arc;
 use portcullis_store::{AdminRole, StateSnapshot};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 
 /// An authenticated caller, put into each request's extensions by [`Authenticator`].
@@ -48,6 +49,11 @@ impl Authenticator {
     /// Authenticates against the tokens in `state`.
     pub fn new(state: watch::Receiver<Arc<StateSnapshot>>) -> Self {
         Self { state }
+    }
+
+    /// `service` with every call authenticated first.
+    pub fn wrap<S>(&self, service: S) -> InterceptedService<S, Self> {
+        InterceptedService::new(service, self.clone())
     }
 
     /// Finds the caller of `request` and attaches it.

@@ -73,6 +73,7 @@ impl AdminContext {
             upstream_latency_us: None,
             outcome: None,
             actor: Some(actor.to_owned()),
+            shadow: None,
         });
     }
 }

@@ -40,6 +40,6 @@ mod writer;
 pub use canonical::{args_sha256, canonical_json};
 pub use chain::{GENESIS_HASH, record_hash};
 pub use error::{AuditError, VerifyError};
-pub use record::{AuditEntry, AuditRecord, Decision, Outcome};
+pub use record::{AuditEntry, AuditRecord, Decision, Outcome, ShadowVerdict};
 pub use verify::{ChainBreak, Problem, VerifyReport, verify, verify_reader};
 pub use writer::{AuditHandle, AuditLog, AuditOptions, AuditWriter, FsyncPolicy};

@@ -76,6 +76,20 @@ pub struct AuditEntry {
     /// Who made an admin action (absent for tool calls).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// What the policy's shadow (evaluated, never enforced) would have decided, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowVerdict>,
+}
+
+/// A shadow policy's verdict on a call, recorded beside the decision that was enforced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowVerdict {
+    /// What the shadow would have decided.
+    pub decision: Decision,
+    /// The rule of the shadow that decided.
+    pub rule: String,
+    /// The shadow's revision (the one it would get as the next version).
+    pub revision: u64,
 }
 
 impl AuditEntry {
@@ -99,6 +113,7 @@ impl AuditEntry {
             upstream_latency_us: None,
             outcome: None,
             actor: None,
+            shadow: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-pub use portcullis_audit::{AuditEntry, Decision, Outcome};
+pub use portcullis_audit::{AuditEntry, Decision, Outcome, ShadowVerdict};
 
 /// The sink could not take a record; the caller decides whether to fail closed.
 #[derive(Debug, thiserror::Error)]

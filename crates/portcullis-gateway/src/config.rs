@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use file::{AdminRoleName, AdminSection, AdminTokenSection, ConfigFile, DenialStyle, UpstreamSection};
+pub use file::{
+    AdminRoleName, AdminSection, AdminTlsSection, AdminTokenSection, ConfigFile, DenialStyle, UpstreamSection,
+};
 pub use load::{load_file, load_str};
 
 use crate::state::GatewayState;

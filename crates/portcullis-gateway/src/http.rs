@@ -28,7 +28,7 @@ use axum::response::Response;
 use axum::routing::post as post_route;
 
 pub use crate::relay::Finish;
-pub use auth::Caller;
+pub use auth::{ANONYMOUS, Caller};
 pub use reject::Reject;
 
 use crate::node::Node;

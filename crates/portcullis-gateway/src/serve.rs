@@ -60,6 +60,7 @@ pub async fn serve_node(
             .into_future(),
     );
     let reaper = tokio::spawn(reap(Arc::clone(&node)));
+    let revoker = tokio::spawn(crate::session::end_revoked(Arc::clone(&node)));
     tracing::info!(
         agent = %agent_addr,
         ops = %ops_addr,
@@ -78,6 +79,7 @@ pub async fn serve_node(
         })
         .await;
     reaper.abort();
+    revoker.abort();
     node.sessions.close_all();
     let _ = ops_stop.send(());
     let _ = ops_server.await;

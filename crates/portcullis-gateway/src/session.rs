@@ -10,6 +10,7 @@ mod handle;
 mod id;
 mod registry;
 pub mod replay;
+mod revoked;
 mod route;
 
 pub use actor::{SessionActor, SessionArgs, SessionMsg};
@@ -17,6 +18,7 @@ pub use direct::ReplyStream;
 pub use handle::{Permit, SessionHandle, SessionInfo};
 pub use id::mint_session_id;
 pub use registry::Sessions;
+pub use revoked::end_revoked;
 
 /// Why a session could not take a message.
 #[derive(Debug, thiserror::Error)]

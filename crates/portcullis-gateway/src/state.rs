@@ -37,6 +37,8 @@ pub struct PolicyRef {
     pub name: Arc<str>,
     /// The compiled policy.
     pub policy: Arc<CompiledPolicy>,
+    /// A candidate evaluated beside `policy` and audited, never enforced.
+    pub shadow: Option<Arc<CompiledPolicy>>,
 }
 
 /// An upstream transport.

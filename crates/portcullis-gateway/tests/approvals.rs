@@ -25,6 +25,7 @@ async fn without_a_store_a_call_needing_approval_is_denied_clearly() {
     grant.policy = Some(PolicyRef {
         name: Arc::from("careful"),
         policy: Arc::new(policy.with_revision(1)),
+        shadow: None,
     });
     next.grants.insert(key, Arc::new(grant));
     node.publisher.send_replace(Arc::new(next));

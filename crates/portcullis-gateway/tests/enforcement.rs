@@ -281,6 +281,7 @@ async fn a_published_snapshot_takes_effect_on_the_next_call() {
     grant.policy = Some(PolicyRef {
         name: Arc::from("lenient"),
         policy: Arc::new(lenient.with_revision(2)),
+        shadow: None,
     });
     next.grants.insert(key, Arc::new(grant));
     node.publisher.send_replace(Arc::new(next.clone()));

@@ -75,6 +75,7 @@ impl Client {
                 policy: Some(PolicyRef {
                     name: Arc::from("main"),
                     policy: Arc::new(policy),
+                    shadow: None,
                 }),
             },
             settings,

@@ -35,6 +35,15 @@ pub enum Command {
     /// Decide calls parked for a human approval, from any node (over the admin API).
     #[command(subcommand)]
     Approvals(crate::remote::approvals::ApprovalsCommand),
+    /// Manage grants (agents' tokens) through the admin API.
+    #[command(subcommand)]
+    Grants(crate::remote::grants::GrantsCommand),
+    /// Manage upstream servers through the admin API.
+    #[command(subcommand)]
+    Servers(crate::remote::servers::ServersCommand),
+    /// Manage the admin API's own tokens.
+    #[command(subcommand)]
+    Tokens(crate::remote::tokens::TokensCommand),
     /// Load-test an MCP endpoint with tools/call: throughput and latency percentiles, optionally
     /// against a baseline (the same server without the gateway) in interleaved phases.
     Bench(BenchArgs),

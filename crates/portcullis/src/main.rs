@@ -44,6 +44,9 @@ fn main() -> ExitCode {
         Command::Cluster(command) => remote::run(remote::cluster::run(&command)),
         Command::Counters(command) => remote::run(remote::counters::run(&command)),
         Command::Sessions(command) => remote::run(remote::sessions::run(&command)),
+        Command::Grants(command) => remote::grants::run(command),
+        Command::Servers(command) => remote::servers::run(command),
+        Command::Tokens(command) => remote::tokens::run(command),
     };
     match result {
         Ok(code) => code,

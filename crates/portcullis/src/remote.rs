@@ -8,9 +8,13 @@ pub mod approvals;
 pub mod audit;
 pub mod cluster;
 pub mod counters;
+pub mod grants;
 pub mod policies;
+pub mod servers;
 pub mod sessions;
 mod table;
+mod tls;
+pub mod tokens;
 
 use std::process::ExitCode;
 
@@ -38,6 +42,8 @@ pub struct RemoteArgs {
     /// Output for people (tables) or scripts (JSON on stdout).
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
+    #[command(flatten)]
+    pub tls: tls::TlsArgs,
 }
 
 /// Adds the bearer token to every call.
@@ -94,9 +100,14 @@ fn code_name(code: Code) -> String {
 /// # Errors
 /// When the address is malformed or nothing answers there.
 pub async fn connect(args: &RemoteArgs) -> Result<Client, RemoteError> {
-    let endpoint = Endpoint::from_shared(args.addr.clone())
+    let mut endpoint = Endpoint::from_shared(args.addr.clone())
         .map_err(|error| RemoteError::Connect(format!("{}: {error}", args.addr)))?
         .connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(tls) = args.tls.client_config(&args.addr)? {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|error| RemoteError::Connect(format!("{}: {error}", args.addr)))?;
+    }
     let channel = endpoint
         .connect()
         .await
@@ -128,6 +139,15 @@ where
             Ok(error.exit_code())
         }
     }
+}
+
+/// Whether a command answers with one item (a JSON object) or a list (a JSON array, even of one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `get`, `create`, `revoke`...
+    One,
+    /// `list`.
+    List,
 }
 
 /// Prints `value` as pretty JSON (for `--output json`).

@@ -67,7 +67,7 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
 
     let raft_addr = opened.raft.as_ref().map(|raft| raft.addr.clone());
     let admin_listener = match loaded.admin.listen {
-        Some(addr) => Some(admin::bind(addr).await?),
+        Some(addr) => Some(admin::bind(addr, loaded.admin.tls.as_ref(), &args.config).await?),
         None => None,
     };
     let admin_addr = admin_listener.as_ref().map(|listener| listener.addr);

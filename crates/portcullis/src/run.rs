@@ -96,6 +96,7 @@ fn setup(args: &RunArgs) -> anyhow::Result<StdioSetup> {
             policy: Some(PolicyRef {
                 name: Arc::from(policy_name.as_str()),
                 policy: Arc::new(policy),
+                shadow: None,
             }),
         },
         settings: Settings {

@@ -50,6 +50,20 @@ pub struct AdminSection {
     /// Admin tokens to seed the store with (only their SHA-256 hashes are written here).
     #[serde(default)]
     pub tokens: Vec<AdminTokenSection>,
+    /// Serve the admin API over TLS; absent: plaintext (for loopback only).
+    pub tls: Option<AdminTlsSection>,
+}
+
+/// `[admin.tls]`: PEM files, relative to the config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTlsSection {
+    /// The server's certificate chain.
+    pub cert: std::path::PathBuf,
+    /// Its private key.
+    pub key: std::path::PathBuf,
+    /// A CA: when set, clients must present a certificate it signed (mutual TLS).
+    pub client_ca: Option<std::path::PathBuf>,
 }
 
 /// One `[[admin.tokens]]` entry.

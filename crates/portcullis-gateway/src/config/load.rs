@@ -120,6 +120,7 @@ fn compile_policies(
                 let policy = PolicyRef {
                     name: Arc::from(name.as_str()),
                     policy: Arc::new(policy),
+                    shadow: None,
                 };
                 out.insert(name.clone(), policy);
             }

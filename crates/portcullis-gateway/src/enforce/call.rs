@@ -8,7 +8,7 @@ use super::approval::{Parked, park};
 use super::complete::CallCompletion;
 use super::denial::denial_response;
 use crate::approvals::ApprovalTicket;
-use crate::audit::{AuditEntry, Decision as AuditDecision, Outcome as AuditOutcome};
+use crate::audit::{AuditEntry, Decision as AuditDecision, Outcome as AuditOutcome, ShadowVerdict};
 use crate::counters::{CallCounters, reserve};
 use crate::http::Caller;
 use crate::jsonrpc;
@@ -85,6 +85,15 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
     record.decision = audit_decision(&decision.outcome);
     record.rule = Some(decision.rule.to_string());
     record.policy_revision = decision.policy_revision;
+    if let Some(shadow) = &policy.shadow {
+        // Same call, same counters, nothing reserved or enforced: only recorded.
+        let verdict = evaluate(shadow, &call, &view, now);
+        record.shadow = Some(ShadowVerdict {
+            decision: audit_decision(&verdict.outcome),
+            rule: verdict.rule.to_string(),
+            revision: verdict.policy_revision,
+        });
+    }
     match decision.outcome {
         Outcome::Allow { reservations } => admit(node, &view, info, reservations, record, id).await,
         Outcome::Hide | Outcome::Deny => deny(node, record, id, &decision.message, None).await,

@@ -12,7 +12,7 @@ use portcullis_gateway::state::{
     GatewayState, Grant, PolicyRef as GatewayPolicy, ServerEntry, StatePublisher, parse_token_hash,
 };
 use portcullis_policy::{CompiledPolicy, Identity, compile_str};
-use portcullis_store::{PolicyHistory, State, StateSnapshot};
+use portcullis_store::{PolicyHistory, PolicyVersion, State, StateSnapshot};
 use tokio::sync::watch;
 
 use super::upstream;
@@ -22,6 +22,9 @@ use super::upstream;
 pub struct Adapter {
     /// Name and revision to the compiled version (`None`: it did not compile).
     compiled: HashMap<(String, u64), Option<Arc<CompiledPolicy>>>,
+    /// Shadows by name and the log index that stored them (a shadow's revision is the one the next
+    /// version will get, so it can't share the versions' cache).
+    shadows: HashMap<(String, u64), Option<Arc<CompiledPolicy>>>,
 }
 
 impl Adapter {
@@ -87,9 +90,17 @@ impl Adapter {
                 .rev()
                 .find_map(|revision| self.compiled(name, history, revision)),
         }?;
+        let shadow = history.shadow.as_ref().and_then(|shadow| {
+            let key = (name.to_owned(), shadow.log_index);
+            self.shadows
+                .entry(key)
+                .or_insert_with(|| compile(name, shadow))
+                .clone()
+        });
         Some(GatewayPolicy {
             name: Arc::from(name),
             policy: compiled,
+            shadow,
         })
     }
 
@@ -104,21 +115,27 @@ impl Adapter {
             return done.clone();
         }
         let version = history.revision(revision)?;
-        let result = match compile_str(&version.text, version.format.engine_format()) {
-            Ok(policy) => Some(Arc::new(policy.with_revision(revision))),
-            Err(errors) => {
-                tracing::error!(
-                    policy = %name,
-                    revision,
-                    errors = errors.len(),
-                    first = %errors.iter().next().map(ToString::to_string).unwrap_or_default(),
-                    "a policy version does not compile on this node; keeping the previous version"
-                );
-                None
-            }
-        };
+        let result = compile(name, version);
         self.compiled.insert(key, result.clone());
         result
+    }
+}
+
+/// Compiles one stored version (or shadow) under its revision; logs a failure.
+fn compile(name: &str, version: &PolicyVersion) -> Option<Arc<CompiledPolicy>> {
+    let revision = version.revision;
+    match compile_str(&version.text, version.format.engine_format()) {
+        Ok(policy) => Some(Arc::new(policy.with_revision(revision))),
+        Err(errors) => {
+            tracing::error!(
+                policy = %name,
+                revision,
+                errors = errors.len(),
+                first = %errors.iter().next().map(ToString::to_string).unwrap_or_default(),
+                "a policy version does not compile on this node; keeping the previous version"
+            );
+            None
+        }
     }
 }
 
@@ -221,5 +238,36 @@ mod tests {
         };
         state.apply(5, revoke).into_result().unwrap();
         assert!(adapter.build(&state).grants.is_empty());
+    }
+
+    #[test]
+    fn a_shadow_rides_beside_the_active_version_until_an_ordinary_put_clears_it() {
+        let mut state = state_with_grant();
+        let mut adapter = Adapter::default();
+        let hash = parse_token_hash(&"ab".repeat(32)).unwrap();
+        let shadow = AppRequest::PutPolicy {
+            name: "p".to_owned(),
+            text: r#"{"version": "1", "default": "deny"}"#.to_owned(),
+            format: PolicyFormat::Json,
+            author: "test".to_owned(),
+            at: Timestamp(1),
+            expected_revision: None,
+            shadow: true,
+        };
+        state.apply(4, shadow).into_result().unwrap();
+        let built = adapter.build(&state);
+        let policy = built.grants[&hash].policy.clone().unwrap();
+        assert_eq!(policy.policy.revision(), 1, "the shadow is not enforced");
+        assert_eq!(policy.shadow.unwrap().revision(), 2);
+
+        put_policy(
+            &mut state,
+            5,
+            r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#,
+        );
+        let built = adapter.build(&state);
+        let policy = built.grants[&hash].policy.clone().unwrap();
+        assert_eq!(policy.policy.revision(), 2);
+        assert!(policy.shadow.is_none());
     }
 }

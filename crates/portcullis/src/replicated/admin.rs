@@ -2,16 +2,18 @@
 //! the node's announcement of its admin address, and the listener.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use portcullis_admin::{AdminContext, AdminServer, LocalNode, SessionInfo};
 use portcullis_audit::AuditEntry;
 use portcullis_gateway::clock::Clock as _;
+use portcullis_gateway::config::AdminTlsSection;
 use portcullis_gateway::node::Node;
 use portcullis_store::{AppRequest, Store};
 use tokio::net::TcpListener;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::clock::SystemClock;
 
@@ -59,18 +61,39 @@ impl LocalNode for GatewayNode {
 pub struct Listener {
     listener: TcpListener,
     pub addr: SocketAddr,
+    tls: Option<ServerTlsConfig>,
 }
 
-/// Binds the admin API's address.
+/// Reads the TLS files (relative to the config file) and binds the admin API's address, so a bad
+/// certificate stops the node at startup rather than at the first call.
 ///
 /// # Errors
-/// When the address can't be bound.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<Listener> {
+/// When a TLS file can't be read or the address can't be bound.
+pub async fn bind(
+    addr: SocketAddr,
+    tls: Option<&AdminTlsSection>,
+    config: &Path,
+) -> anyhow::Result<Listener> {
+    let base = config.parent().unwrap_or_else(|| Path::new("."));
+    let tls = tls.map(|section| tls_config(section, base)).transpose()?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for the admin api on {addr}"))?;
     let addr = listener.local_addr()?;
-    Ok(Listener { listener, addr })
+    Ok(Listener { listener, addr, tls })
+}
+
+fn tls_config(section: &AdminTlsSection, base: &Path) -> anyhow::Result<ServerTlsConfig> {
+    let read = |path: &Path| {
+        let path = base.join(path);
+        std::fs::read(&path).with_context(|| format!("admin.tls: cannot read {}", path.display()))
+    };
+    let identity = Identity::from_pem(read(&section.cert)?, read(&section.key)?);
+    let mut config = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &section.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
 }
 
 /// Announces this node's admin address to the cluster (best effort: the API serves either way;
@@ -102,8 +125,12 @@ pub fn spawn(
         clock: Arc::new(|| SystemClock.now()),
         local: Arc::new(GatewayNode { node, audit_path }),
     };
+    let mut server = AdminServer::new(context);
+    if let Some(tls) = listener.tls {
+        server = server.with_tls(tls);
+    }
     tokio::spawn(async move {
-        if let Err(error) = AdminServer::new(context).serve(listener.listener, shutdown).await {
+        if let Err(error) = server.serve(listener.listener, shutdown).await {
             tracing::error!(%error, "admin api stopped");
         }
     });

@@ -42,11 +42,11 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
-    fn new(root: &std::path::Path, id: u64, membership: Vec<String>) -> Self {
+    fn new(root: &std::path::Path, id: u64, membership: Vec<String>, extra: &str) -> Self {
         let dir = root.join(format!("node-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("policy.json"), POLICY).unwrap();
-        std::fs::write(dir.join("portcullis.toml"), config(id)).unwrap();
+        std::fs::write(dir.join("portcullis.toml"), config(id) + extra).unwrap();
         Self {
             id,
             dir,
@@ -148,20 +148,28 @@ impl Drop for ClusterNode {
 pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     root: PathBuf,
+    /// Appended to every node's config file.
+    extra: String,
 }
 
 impl Cluster {
     /// Starts `size` nodes: node 1 founds the cluster, the others join through it, one at a time.
     pub fn start(name: &str, size: u64) -> Self {
+        Self::start_with(name, size, "")
+    }
+
+    /// As [`Cluster::start`], with `extra` appended to every node's config file.
+    pub fn start_with(name: &str, size: u64, extra: &str) -> Self {
         let root = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
-        let mut first = ClusterNode::new(&root, 1, vec!["--init".to_owned()]);
+        let mut first = ClusterNode::new(&root, 1, vec!["--init".to_owned()], extra);
         first.start();
         let seed = first.raft.clone();
         let mut cluster = Self {
             nodes: vec![first],
             root,
+            extra: extra.to_owned(),
         };
         for id in 2..=size {
             cluster.add(id, &seed);
@@ -171,7 +179,12 @@ impl Cluster {
 
     /// Creates and starts node `id`, joining through `seed`.
     pub fn add(&mut self, id: u64, seed: &str) -> &mut ClusterNode {
-        let mut node = ClusterNode::new(&self.root, id, vec!["--join".to_owned(), seed.to_owned()]);
+        let mut node = ClusterNode::new(
+            &self.root,
+            id,
+            vec!["--join".to_owned(), seed.to_owned()],
+            &self.extra,
+        );
         node.start();
         self.nodes.push(node);
         self.nodes.last_mut().unwrap()
