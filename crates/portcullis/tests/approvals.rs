@@ -18,8 +18,8 @@ use portcullis_bench::{Era, McpSession, Target};
 use portcullis_proto::admin::approval_service_client::ApprovalServiceClient;
 use portcullis_proto::admin::policy_service_client::PolicyServiceClient;
 use portcullis_proto::admin::{
-    Approval, ApprovalState, DecideRequest, GetPolicyRequest, ListApprovalsRequest, PutMode,
-    PutPolicyRequest, WatchApprovalsRequest,
+    Approval, ApprovalState, DecideRequest, GetApprovalRequest, GetPolicyRequest, ListApprovalsRequest,
+    PutMode, PutPolicyRequest, WatchApprovalsRequest,
 };
 use serde_json::{Value, json};
 use support::admin::{Authed, channel};
@@ -221,6 +221,24 @@ async fn approvals_are_decided_from_any_node() {
         .into_inner();
     assert_eq!(decided.state(), ApprovalState::Approved);
     assert_eq!(decided.decided_by, "ops-approver");
+    // The deciding node answers for it at once; an unknown id is NOT_FOUND.
+    let got = approvals(cluster.node(3), VIEWER_TOKEN)
+        .get_approval(GetApprovalRequest {
+            id: approval.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (got.state(), got.reason.as_str()),
+        (ApprovalState::Approved, "looks fine")
+    );
+    let unknown = approvals(cluster.node(1), VIEWER_TOKEN)
+        .get_approval(GetApprovalRequest {
+            id: "apr-nope".to_owned(),
+        })
+        .await;
+    assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
     let (text, error) = text_of(&finished(parked).await);
     assert_eq!((text.as_str(), error), ("approve me", false));
     // Deciding twice is refused.

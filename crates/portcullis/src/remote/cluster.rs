@@ -102,7 +102,8 @@ pub async fn run(command: &ClusterCommand) -> Result<ExitCode, RemoteError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Removes `id` through a member's Raft listener, authenticated with the cluster secret.
+/// Removes `id` through a member's Raft listener, authenticated with the cluster secret. Every failure
+/// exits 1: a member that refuses a wrong secret looks the same as one that is down.
 async fn remove_via_raft(
     id: u64,
     via: &str,
@@ -116,11 +117,6 @@ async fn remove_via_raft(
             println!("removed node {id} from the cluster");
             Ok(ExitCode::SUCCESS)
         }
-        Err(
-            error @ (portcullis_store::StoreError::MemberUnreachable { .. }
-            | portcullis_store::StoreError::NoQuorum { .. }
-            | portcullis_store::StoreError::LeaderUnreachable { .. }),
-        ) => Err(RemoteError::Connect(format!("removing node {id}: {error}"))),
         Err(error) => Err(RemoteError::Local(anyhow::anyhow!("removing node {id}: {error}"))),
     }
 }
