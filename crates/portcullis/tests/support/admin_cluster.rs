@@ -2,13 +2,11 @@
 //! admin tokens of every role, in front of the built-in demo server. Every wait is bounded; every process is ended by its pid.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use super::cluster::free_addr;
+use super::cluster::{free_addr, ready_field, ready_line};
 use super::{EXE, token_sha};
 
 /// The cluster's shared secret.
@@ -98,30 +96,9 @@ impl ClusterNode {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         self.child = Some(child);
-        // Read the ready line on a thread so a node that hangs fails the test instead of blocking it.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let ready = match rx.recv_timeout(PATIENCE) {
-            Ok(Some(Ok(line))) => line,
-            other => panic!(
-                "node {} printed no ready line ({other:?}); its log:\n{}",
-                self.id,
-                self.log()
-            ),
-        };
-        let field = |name: &str| {
-            ready
-                .split(' ')
-                .find_map(|part| part.strip_prefix(&format!("{name}=")))
-                .unwrap_or_else(|| panic!("no {name}= in {ready:?}"))
-                .to_owned()
-        };
-        self.agent = field("agent");
-        self.admin = field("admin");
+        let ready = ready_line(stdout, self.id, &self.dir.join("node.log"));
+        self.agent = ready_field(&ready, "agent");
+        self.admin = ready_field(&ready, "admin");
     }
 
     /// Kills the process (SIGKILL, by its pid) and reaps it.

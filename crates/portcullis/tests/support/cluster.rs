@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -162,36 +162,42 @@ impl NodeSpec {
             agent: String::new(),
             ops: String::new(),
         };
-        // Read the ready line on a thread so a node that hangs fails the test instead of blocking it.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let ready = match rx.recv_timeout(PATIENCE) {
-            Ok(Some(Ok(line))) => line,
-            other => panic!(
-                "node {} did not print its ready line ({other:?}); its log:\n{}",
-                self.id,
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            ),
-        };
+        let ready = ready_line(stdout, self.id, &self.log());
         match self.advertised() {
             Some(raft) => assert!(ready.ends_with(&format!("raft={raft}")), "{ready}"),
             None => assert!(!ready.contains("raft="), "{ready}"),
         }
-        let field = |name: &str| {
-            ready
-                .split(' ')
-                .find_map(|part| part.strip_prefix(name))
-                .expect(&ready)
-                .to_owned()
-        };
-        running.agent = field("agent=");
-        running.ops = field("ops=");
+        running.agent = ready_field(&ready, "agent");
+        running.ops = ready_field(&ready, "ops");
         running
     }
+}
+
+/// Node `id`'s ready line, read on a thread so a node that hangs fails the test instead of blocking
+/// it (the rest of its stdout is drained); panics with the node's log when none comes in time.
+pub fn ready_line(stdout: ChildStdout, id: u64, log: &Path) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        for _ in lines {}
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(Some(Ok(line))) => line,
+        other => panic!(
+            "node {id} did not print its ready line ({other:?}); its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        ),
+    }
+}
+
+/// The value of `name=` in a ready line (`ready agent=... ops=... raft=... admin=...`).
+pub fn ready_field(ready: &str, name: &str) -> String {
+    ready
+        .split(' ')
+        .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name}= in {ready:?}"))
+        .to_owned()
 }
 
 /// A scratch directory, removed when the test ends (also when it fails).
