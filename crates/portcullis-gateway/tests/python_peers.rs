@@ -12,13 +12,11 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use portcullis_gateway::config::load_str;
-use portcullis_peers::{Agent, ChildGuard, Component, Peers, Sdk, Step, repo_root};
-use serde_json::{Value, json};
+use portcullis_peers::{Agent, Component, Peers, Sdk, Step, repo_root};
+use serde_json::json;
 use support::TestNode;
+use support::py::{self, is_error, text};
 
 const POLICY: &str = r#"{
   "version": "1",
@@ -30,43 +28,12 @@ const POLICY: &str = r#"{
   }
 }"#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the 1.x FastMCP example server over Streamable HTTP and waits until it accepts connections.
-fn http_upstream(peers: &Peers) -> (ChildGuard, String) {
-    let port = free_port();
-    let child = Command::new(peers.path("PEERS_PY_MCP1").unwrap())
-        .arg(repo_root().join("tests/peers/examples/mcp1_server.py"))
-        .args(["--http", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = ChildGuard::new(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the Python HTTP upstream did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (guard, format!("http://127.0.0.1:{port}/mcp"))
-}
-
 fn config(peers: &Peers, upstream_url: &str) -> String {
     let python2 = peers.path("PEERS_PY_MCP2").unwrap().display().to_string();
     let server2 = repo_root()
         .join("tests/peers/examples/mcp2_server.py")
         .display()
         .to_string();
-    let sha = |t: &str| portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token(t));
     format!(
         r#"
 [listeners]
@@ -94,27 +61,17 @@ token_sha256 = "{http}"
 server = "http"
 policy = "main"
 "#,
-        stdio = sha("stdio-token"),
-        http = sha("http-token"),
+        stdio = py::sha("stdio-token"),
+        http = py::sha("http-token"),
     )
-}
-
-fn text(step: &Value) -> &str {
-    step["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text in {step}"))
-}
-
-fn is_error(step: &Value) -> bool {
-    step["result"]["isError"]
-        .as_bool()
-        .unwrap_or_else(|| panic!("not a tool result: {step}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_agents_through_the_gateway_in_every_era_and_transport() {
     let peers = Peers::ensure(&[Component::PyMcp2, Component::PyMcp1]).expect("test peers must install");
-    let (_upstream, upstream_url) = http_upstream(&peers);
+    // The 1.x FastMCP example server over Streamable HTTP.
+    let (_upstream, upstream_url) =
+        py::server(&peers, "PEERS_PY_MCP1", "mcp1_server.py", &["--http"], "/mcp");
     let dir = std::env::temp_dir().join(format!("portcullis-pypeers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.json"), POLICY).unwrap();
