@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks one gateway node against a fast upstream (the built-in demo server over Streamable HTTP),
 # directly and through the gateway in the same run, with policy, counters and audit on:
-#   1. added latency at a fixed rate (phases interleaved: direct, gateway, direct, ...)
+#   1. added latency at a fixed rate (phases interleaved: direct, gateway, direct, ...), then the
+#      same against a bare reverse proxy on the same HTTP stack (no MCP work: the cost of the hop)
 #   2. throughput as fast as possible, many sessions, direct vs gateway
 #   3. node RSS idle, then after opening N idle sessions (RSS per idle session)
 # Usage: [PORTCULLIS_BIN=path] cluster/bench/gateway.sh [RATE] [SESSIONS_FOR_MEMORY]   (defaults 2000 and 10000)
@@ -17,6 +18,8 @@ if [ -z "$bin" ]; then
     cargo build --release -q -p portcullis
     bin="$PWD/target/release/portcullis"
 fi
+cargo build --release -q -p portcullis-bench --example bare_proxy
+bare_bin="$PWD/target/release/examples/bare_proxy"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -39,6 +42,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clo
 "$bin" demo-server --http 127.0.0.1:0 2>"$work/upstream.log" &
 pids+=($!)
 upstream="$(wait_for_line "$work/upstream.log" 'http://' | grep -o 'http://[^ ]*')"
+"$bare_bin" "$upstream" >"$work/bare.out" &
+pids+=($!)
+bare="$(wait_for_line "$work/bare.out" '^ready' | sed 's/^ready //')"
 
 # One tool with three conditions (one a regex) and a counter: the policy path a real call takes.
 cat >"$work/policy.json" <<'JSON'
@@ -86,6 +92,14 @@ ticks_before="$(cpu_ticks "$node")"
 gateway_calls="$(sed -n 's/^b: \([0-9]*\) calls.*/\1/p' "$work/fixed.out")"
 cpu_us=$(( ($(cpu_ticks "$node") - ticks_before) * 1000000 / $(getconf CLK_TCK) ))
 echo "node CPU (user + system) per gateway call: $(( cpu_us / gateway_calls )) µs over $gateway_calls calls"
+echo
+echo "## fixed rate: $rate calls/s, the hop alone (a = direct, b = bare proxy on the same HTTP stack)"
+"$bin" bench --url "$bare" --baseline "$upstream" --rate "$rate" --sessions 8 \
+    --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}'
+echo
+echo "## fixed rate: $rate calls/s, the gateway's own work (a = bare proxy, b = through the gateway)"
+"$bin" bench --url "$gateway" --token bench-token --baseline "$bare" --rate "$rate" --sessions 8 \
+    --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}'
 echo
 echo "## as fast as possible: 64 sessions, 2+2 phases of 5 s"
 "$bin" bench --url "$gateway" --token bench-token --baseline "$upstream" --sessions 64 \

@@ -1,8 +1,9 @@
 //! Load generator for MCP Streamable HTTP endpoints (`portcullis bench`).
 //!
 //! Drives `tools/call` over one or many sessions against a URL and reports throughput and latency
-//! percentiles. Two loads: a fixed rate (open loop: latency is measured from when a call was *due*, so a
-//! slow server cannot hide its queueing, i.e. no coordinated omission) and as fast as possible (closed
+//! percentiles. Two loads: a fixed rate (open loop: a call that starts late because the previous one
+//! overran is measured from when it was *due*, so a slow server cannot hide its queueing, i.e. no
+//! coordinated omission; a call on time from when it is sent) and as fast as possible (closed
 //! loop, one call in flight per session). [`compare`] alternates phases against two targets (say, an
 //! upstream directly and the same upstream through the gateway) so both sides of a ratio share one run.
 

@@ -106,10 +106,18 @@ async fn drive(mut session: McpSession, plan: Plan, schedule: Option<(Instant, D
         if due >= plan.end {
             return part;
         }
-        sleep_until(due).await;
+        // Behind schedule (the previous call overran), the call counts from when it was due, so
+        // queueing behind a slow server is measured. On time, it counts from when it is sent: the
+        // timer wakes up to a millisecond late, and that slop is the load generator's, not the
+        // server's (it used to add ~0.5 ms of noise to every latency, direct and gateway alike).
+        let sent = if Instant::now() >= due {
+            due
+        } else {
+            sleep_until(due).await;
+            Instant::now()
+        };
         let outcome = session.call(&plan.tool, &plan.args).await;
-        // Latency from when the call was due, not when it was sent: queueing counts.
-        let latency = Instant::now().saturating_duration_since(due);
+        let latency = Instant::now().saturating_duration_since(sent);
         if due >= plan.measure_from {
             let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
             part.latencies_us.saturating_record(micros.max(1));

@@ -92,8 +92,14 @@ pub fn open_audit(settings: &AuditSettings) -> anyhow::Result<OpenedAudit> {
         tracing::warn!("audit is disabled: decisions are not recorded");
         return Ok((Arc::new(NullAuditSink), None));
     }
-    let (handle, writer) = AuditLog::open(&settings.path, AuditOptions::default())
-        .with_context(|| format!("cannot open the audit log {}", settings.path.display()))?;
+    let (handle, writer) = AuditLog::open(
+        &settings.path,
+        AuditOptions {
+            min_batch_interval: settings.sync_interval,
+            ..AuditOptions::default()
+        },
+    )
+    .with_context(|| format!("cannot open the audit log {}", settings.path.display()))?;
     tracing::info!(path = %settings.path.display(), last_seq = writer.last_seq(), "audit log open");
     Ok((Arc::new(handle), Some(tokio::spawn(writer.run()))))
 }

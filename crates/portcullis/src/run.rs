@@ -22,6 +22,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let audit = AuditSettings {
         enabled: args.audit.is_some(),
         path: args.audit.clone().unwrap_or_default(),
+        sync_interval: Duration::from_millis(AuditSettings::DEFAULT_SYNC_INTERVAL_MS),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let ended = runtime.block_on(async {

@@ -206,6 +206,9 @@ pub struct AuditSection {
     /// true: a call's answer waits until its record is on disk. false (default): records are written
     /// and synced in batches right behind the answers; a failed write makes the node refuse calls.
     pub wait_for_sync: bool,
+    /// Group commit: the shortest time between two writes (and syncs) of the log; records arriving
+    /// meanwhile share the next one. 0 writes each batch as soon as it is queued.
+    pub sync_interval_ms: u64,
 }
 
 impl Default for AuditSection {
@@ -216,6 +219,7 @@ impl Default for AuditSection {
             include_payloads: false,
             fail_closed: true,
             wait_for_sync: false,
+            sync_interval_ms: super::AuditSettings::DEFAULT_SYNC_INTERVAL_MS,
         }
     }
 }

@@ -74,6 +74,7 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
         audit: AuditSettings {
             enabled: file.audit.enabled,
             path: base.join(&file.audit.path),
+            sync_interval: Duration::from_millis(file.audit.sync_interval_ms),
         },
         admin: file.admin,
     })
