@@ -14,11 +14,12 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use portcullis_peers::{Agent, Component, Peers, Sdk, Step};
 use serde_json::{Value, json};
 use support::EXE;
+use support::demo::HttpDemo;
 
 const POLICY: &str = r#"{"version": "1", "default": "deny", "hide": ["clear_traffic"],
   "tools": {"echo": {}, "charge": {"action": "deny", "reason": "no charges from a desktop agent"}}}"#;
@@ -129,43 +130,10 @@ fn python_sdk_stdio_clients_are_enforced_through_portcullis_run() {
     }
 }
 
-/// `portcullis demo-server --http 127.0.0.1:0`, ended by its pid on drop.
-struct HttpDemo {
-    child: Child,
-    url: String,
-}
-
-impl HttpDemo {
-    fn start() -> Self {
-        let mut child = Command::new(EXE)
-            .args(["demo-server", "--http", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("portcullis demo-server: ")
-            .unwrap_or_else(|| panic!("no address line, got {line:?}"))
-            .to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for HttpDemo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn portcullis_run_wraps_a_remote_streamable_http_server() {
     let peers = Peers::ensure(&[Component::PyMcp2]).expect("test peers must install");
-    let demo = HttpDemo::start();
+    let demo = HttpDemo::start(&[]);
     let dir = support::temp_dir("run-upstream");
     let command = run_command(&dir, &["--upstream", &demo.url]);
     let lines = Agent::stdio(&peers, Sdk::Legacy, &command).unwrap().run(&plan());

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod admin_cluster;
 pub mod cluster;
+pub mod demo;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
