@@ -18,13 +18,13 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use portcullis_peers::{Agent, ChildGuard, Component, Peers, Sdk, Step, repo_root};
 use serde_json::{Value, json};
 use support::EXE;
 use support::demo::HttpDemo;
+use support::run::{audited, pairs};
 
 /// One policy for both upstreams' tools: the Python server's `add`/`fail`/`whoami`, the demo's
 /// `echo`/`charge`/`clear_traffic`.
@@ -128,7 +128,8 @@ fn cell(client: Sdk, upstream: Upstream, transport: Transport) {
             vec!["--upstream".to_owned(), url]
         }
     };
-    let command = run_command(&dir, &wrapped);
+    let wrapped: Vec<&str> = wrapped.iter().map(String::as_str).collect();
+    let command = support::run::command(&dir, POLICY, &wrapped);
     let tools = tools(upstream);
     let plan = [
         Step::List,
@@ -170,38 +171,12 @@ fn cell(client: Sdk, upstream: Upstream, transport: Transport) {
         client != Sdk::Legacy,
         "{name} spoke {spoke:?}"
     );
-    let audit = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
-    let decisions: Vec<(String, String)> = audit
-        .lines()
-        .map(|line| {
-            let record: Value = serde_json::from_str(line).unwrap();
-            let field = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
-            (field("tool"), field("decision"))
-        })
-        .collect();
-    let expected =
-        [(tools.allowed.0, "allow"), (tools.denied, "deny")].map(|(t, d)| (t.to_owned(), d.to_owned()));
-    assert_eq!(decisions, expected, "{name}");
+    assert_eq!(
+        audited(&dir),
+        pairs(&[(tools.allowed.0, "allow"), (tools.denied, "deny")]),
+        "{name}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// `portcullis run` with [`POLICY`] and an audit log in `dir`, wrapping `upstream`.
-fn run_command(dir: &Path, upstream: &[String]) -> Vec<String> {
-    std::fs::write(dir.join("policy.json"), POLICY).unwrap();
-    let mut command = vec![
-        EXE.to_owned(),
-        "run".to_owned(),
-        "--policy".to_owned(),
-        dir.join("policy.json").display().to_string(),
-        "--audit".to_owned(),
-        dir.join("audit.jsonl").display().to_string(),
-        "--grant-id".to_owned(),
-        "desktop".to_owned(),
-        "--log".to_owned(),
-        "warn".to_owned(),
-    ];
-    command.extend(upstream.iter().cloned());
-    command
 }
 
 #[test]

@@ -20,28 +20,14 @@ use portcullis_peers::{Agent, Component, Peers, Sdk, Step};
 use serde_json::{Value, json};
 use support::EXE;
 use support::demo::HttpDemo;
+use support::run::{audited, pairs};
 
 const POLICY: &str = r#"{"version": "1", "default": "deny", "hide": ["clear_traffic"],
   "tools": {"echo": {}, "charge": {"action": "deny", "reason": "no charges from a desktop agent"}}}"#;
 
-/// `portcullis run` with the test policy and an audit log in `dir`, wrapping `upstream` (after `--`, or
-/// `--upstream URL`).
+/// `portcullis run` with the test policy and an audit log in `dir`, wrapping `upstream`.
 fn run_command(dir: &Path, upstream: &[&str]) -> Vec<String> {
-    std::fs::write(dir.join("policy.json"), POLICY).unwrap();
-    let mut command: Vec<String> = vec![
-        EXE.to_owned(),
-        "run".to_owned(),
-        "--policy".to_owned(),
-        dir.join("policy.json").display().to_string(),
-        "--audit".to_owned(),
-        dir.join("audit.jsonl").display().to_string(),
-        "--grant-id".to_owned(),
-        "desktop".to_owned(),
-        "--log".to_owned(),
-        "warn".to_owned(),
-    ];
-    command.extend(upstream.iter().map(|s| (*s).to_owned()));
-    command
+    support::run::command(dir, POLICY, upstream)
 }
 
 fn plan() -> Vec<Step> {
@@ -73,39 +59,6 @@ fn assert_enforced(lines: &[Value]) {
         "[POLICY DENIED] no charges from a desktop agent"
     );
     assert_eq!(lines[3]["op"], "done", "{lines:?}");
-}
-
-/// The audit log's (tool, decision) pairs, after checking its chain with `portcullis audit verify`.
-fn audited(dir: &Path) -> Vec<(String, String)> {
-    let path = dir.join("audit.jsonl");
-    let verified = Command::new(EXE)
-        .args(["audit", "verify", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stdout)
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let record: Value = serde_json::from_str(line).unwrap();
-            assert_eq!(record["grant"], "desktop");
-            (
-                record["tool"].as_str().unwrap().to_owned(),
-                record["decision"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
 }
 
 #[test]
