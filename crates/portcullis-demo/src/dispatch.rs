@@ -19,6 +19,9 @@ pub struct DemoConfig {
     /// Tools per `tools/list` page; `None` lists all tools on one page. A small value exercises a
     /// gateway's pagination handling.
     pub page_size: Option<usize>,
+    /// Speak only 2026-07-28: refuse `initialize` and any request without that version in `_meta`,
+    /// like servers written for that revision alone (to try a gateway's era bridging).
+    pub modern_only: bool,
 }
 
 impl Default for DemoConfig {
@@ -26,6 +29,7 @@ impl Default for DemoConfig {
         Self {
             name: "portcullis-demo".to_owned(),
             page_size: None,
+            modern_only: false,
         }
     }
 }

@@ -9,7 +9,6 @@ mod dispatch;
 mod events;
 mod forward;
 mod guard;
-mod handshake;
 mod legacy;
 mod post;
 mod reject;
@@ -17,7 +16,6 @@ mod resume;
 mod session_key;
 mod standalone;
 mod stateless;
-pub(crate) mod stateless_upstream;
 
 use std::sync::Arc;
 

@@ -305,3 +305,69 @@ async fn a_hung_stdio_call_times_out_with_a_clear_error_and_releases_its_reserva
         .collect();
     assert_eq!(outcomes, [json!("upstream_error"), json!("ok")]);
 }
+
+/// A 2026-07-28 request: the protocol version (and client) in `_meta`.
+fn modern(id: &str, method: &str, mut params: Value, version: &str) -> Value {
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}});
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+#[tokio::test]
+async fn a_2026_stdio_client_gets_discover_and_the_era_envelope_in_front_of_a_session_era_child() {
+    let mut client = Client::start(65_536);
+    // Never an `initialize`: the gateway initializes the child itself and answers from its result.
+    let found = client
+        .ask(modern("0", "server/discover", json!({}), "2026-07-28"))
+        .await;
+    let result = &found["result"];
+    assert_eq!(result["serverInfo"]["name"], "fake-mcp", "{found}");
+    assert_eq!(result["instructions"], "a fake for tests", "{found}");
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{found}"
+    );
+    let list = client
+        .ask(modern("1", "tools/list", json!({}), "2026-07-28"))
+        .await;
+    assert_eq!(list["result"]["tools"][0]["name"], "read_file", "{list}");
+    assert_eq!(list["result"]["resultType"], "complete", "{list}");
+    assert_eq!(list["result"]["ttlMs"], 0, "{list}");
+    assert_eq!(list["result"]["cacheScope"], "private", "{list}");
+    let allowed = client
+        .ask(modern(
+            "a",
+            "tools/call",
+            json!({"name": "read_file", "arguments": {"path": "n"}}),
+            "2026-07-28",
+        ))
+        .await;
+    assert!(text(&allowed).contains("read_file ran"), "{allowed}");
+    assert_eq!(allowed["result"]["resultType"], "complete", "{allowed}");
+    let denied = client
+        .ask(modern(
+            "d",
+            "tools/call",
+            json!({"name": "delete_file", "arguments": {}}),
+            "2026-07-28",
+        ))
+        .await;
+    assert_eq!(
+        text(&denied),
+        "[POLICY DENIED] deleting files is not allowed here"
+    );
+    assert_eq!(denied["result"]["resultType"], "complete", "{denied}");
+    let unknown = client
+        .ask(modern("v", "tools/list", json!({}), "1999-01-01"))
+        .await;
+    assert_eq!(unknown["error"]["code"], -32022, "{unknown}");
+    // The gateway's handshake was the only one: a late `initialize` is refused.
+    let late = client
+        .ask(json!({"jsonrpc": "2.0", "id": "i", "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}))
+        .await;
+    assert_eq!(late["error"]["code"], -32600, "{late}");
+}

@@ -173,6 +173,9 @@ pub struct DemoServerArgs {
     /// Tools per tools/list page (all on one page by default).
     #[arg(long)]
     pub page_size: Option<usize>,
+    /// Speak only protocol 2026-07-28 (no initialize), to try a gateway's era bridging.
+    #[arg(long)]
+    pub modern_only: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ use crate::cli::DemoServerArgs;
 pub fn run(args: &DemoServerArgs) -> anyhow::Result<ExitCode> {
     let server = DemoServer::new(DemoConfig {
         page_size: args.page_size,
+        modern_only: args.modern_only,
         ..DemoConfig::default()
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

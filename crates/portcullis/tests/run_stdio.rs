@@ -14,33 +14,20 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use portcullis_peers::{Agent, Component, Peers, Sdk, Step};
 use serde_json::{Value, json};
 use support::EXE;
+use support::demo::HttpDemo;
+use support::run::{audited, pairs};
 
 const POLICY: &str = r#"{"version": "1", "default": "deny", "hide": ["clear_traffic"],
   "tools": {"echo": {}, "charge": {"action": "deny", "reason": "no charges from a desktop agent"}}}"#;
 
-/// `portcullis run` with the test policy and an audit log in `dir`, wrapping `upstream` (after `--`, or
-/// `--upstream URL`).
+/// `portcullis run` with the test policy and an audit log in `dir`, wrapping `upstream`.
 fn run_command(dir: &Path, upstream: &[&str]) -> Vec<String> {
-    std::fs::write(dir.join("policy.json"), POLICY).unwrap();
-    let mut command: Vec<String> = vec![
-        EXE.to_owned(),
-        "run".to_owned(),
-        "--policy".to_owned(),
-        dir.join("policy.json").display().to_string(),
-        "--audit".to_owned(),
-        dir.join("audit.jsonl").display().to_string(),
-        "--grant-id".to_owned(),
-        "desktop".to_owned(),
-        "--log".to_owned(),
-        "warn".to_owned(),
-    ];
-    command.extend(upstream.iter().map(|s| (*s).to_owned()));
-    command
+    support::run::command(dir, POLICY, upstream)
 }
 
 fn plan() -> Vec<Step> {
@@ -74,39 +61,6 @@ fn assert_enforced(lines: &[Value]) {
     assert_eq!(lines[3]["op"], "done", "{lines:?}");
 }
 
-/// The audit log's (tool, decision) pairs, after checking its chain with `portcullis audit verify`.
-fn audited(dir: &Path) -> Vec<(String, String)> {
-    let path = dir.join("audit.jsonl");
-    let verified = Command::new(EXE)
-        .args(["audit", "verify", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stdout)
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let record: Value = serde_json::from_str(line).unwrap();
-            assert_eq!(record["grant"], "desktop");
-            (
-                record["tool"].as_str().unwrap().to_owned(),
-                record["decision"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
-}
-
 #[test]
 fn python_sdk_stdio_clients_are_enforced_through_portcullis_run() {
     let peers = Peers::ensure(&[Component::PyMcp2, Component::PyMcp1]).expect("test peers must install");
@@ -129,43 +83,10 @@ fn python_sdk_stdio_clients_are_enforced_through_portcullis_run() {
     }
 }
 
-/// `portcullis demo-server --http 127.0.0.1:0`, ended by its pid on drop.
-struct HttpDemo {
-    child: Child,
-    url: String,
-}
-
-impl HttpDemo {
-    fn start() -> Self {
-        let mut child = Command::new(EXE)
-            .args(["demo-server", "--http", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("portcullis demo-server: ")
-            .unwrap_or_else(|| panic!("no address line, got {line:?}"))
-            .to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for HttpDemo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn portcullis_run_wraps_a_remote_streamable_http_server() {
     let peers = Peers::ensure(&[Component::PyMcp2]).expect("test peers must install");
-    let demo = HttpDemo::start();
+    let demo = HttpDemo::start(&[]);
     let dir = support::temp_dir("run-upstream");
     let command = run_command(&dir, &["--upstream", &demo.url]);
     let lines = Agent::stdio(&peers, Sdk::Legacy, &command).unwrap().run(&plan());

@@ -29,6 +29,13 @@ impl DemoServer {
             return protocol::error_with_data(id, UNSUPPORTED_PROTOCOL_VERSION, msg, data);
         }
         let stateless = meta_version == Some(STATELESS_VERSION);
+        if self.config.modern_only && !stateless && method != "server/discover" {
+            let data = json!({"supported": [STATELESS_VERSION]});
+            let msg = format!(
+                "this server speaks only {STATELESS_VERSION}: no initialize, the version goes in _meta"
+            );
+            return protocol::error_with_data(id, UNSUPPORTED_PROTOCOL_VERSION, msg, data);
+        }
         let outcome = match method {
             "initialize" => Ok(self.initialize(session, params)),
             "ping" => Ok(json!({})),
@@ -72,8 +79,13 @@ impl DemoServer {
     }
 
     fn discover(&self) -> Value {
+        let versions: &[&str] = if self.config.modern_only {
+            &[STATELESS_VERSION]
+        } else {
+            &SUPPORTED_VERSIONS
+        };
         json!({
-            "supportedVersions": SUPPORTED_VERSIONS,
+            "supportedVersions": versions,
             "capabilities": {"tools": {"listChanged": false}},
             "serverInfo": self.server_info(),
             "instructions": INSTRUCTIONS,

@@ -3,4 +3,5 @@
 mod core;
 mod http;
 mod http_client;
+mod modern_only;
 mod stdio;

@@ -8,6 +8,7 @@
 //! session stops (a child process is killed by its pid) and the output is flushed.
 
 mod calls;
+mod era;
 mod lines;
 
 use std::collections::HashMap;

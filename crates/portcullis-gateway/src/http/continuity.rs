@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Caller, Reject, auth, handshake};
+use super::{Caller, Reject, auth};
 use crate::cluster::SessionEntry;
 use crate::node::Node;
+use crate::relay::handshake;
 use crate::session::SessionHandle;
 use crate::state::ServerEntry;
 

@@ -10,7 +10,7 @@ use super::Reject;
 use crate::jsonrpc;
 
 /// The `_meta` key a client names its session with.
-pub const SESSION_KEY: &str = "dev.portcullis/sessionKey";
+pub use crate::relay::stateless::SESSION_KEY;
 
 /// Longest key accepted; keys are short labels, not payloads.
 const MAX_LEN: usize = 128;

@@ -41,8 +41,7 @@ impl Finish {
             Self::Initialize(request) => {
                 if response.pointer("/result/protocolVersion").is_none()
                     && let Some(bridged) =
-                        crate::http::stateless_upstream::answer_initialize(node, session, &request, &response)
-                            .await
+                        super::stateless_upstream::answer_initialize(node, session, &request, &response).await
                 {
                     response = bridged;
                 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::era::{Admitted, Era};
 use crate::http::Caller;
 use crate::jsonrpc;
 use crate::node::Node;
@@ -28,7 +29,7 @@ pub struct Calls {
     out: mpsc::Sender<Value>,
     tasks: JoinSet<()>,
     in_flight: InFlight,
-    initialized: bool,
+    era: Era,
 }
 
 impl Calls {
@@ -40,7 +41,7 @@ impl Calls {
             out,
             tasks: JoinSet::new(),
             in_flight: Arc::default(),
-            initialized: false,
+            era: Era::default(),
         }
     }
 
@@ -56,12 +57,13 @@ impl Calls {
     /// A request: decided now (so decisions follow the client's order), then forwarded in its own task.
     pub async fn request(&mut self, message: Value) {
         let shape = Shape::of(&message);
-        let first_initialize = !self.initialized && jsonrpc::method(&message) == Some("initialize");
-        let finish = if first_initialize {
-            self.initialized = true;
-            Ok(Finish::Initialize(Box::new(message.clone())))
-        } else {
-            finish_for(&self.node, &self.caller, &self.session, &message).await
+        let (message, finish) = match self.era.admit(&self.node, &self.session, message).await {
+            Admitted::Initialize(message) => (message.clone(), Ok(Finish::Initialize(Box::new(message)))),
+            Admitted::Request(message) => {
+                let finish = finish_for(&self.node, &self.caller, &self.session, &message).await;
+                (message, finish)
+            }
+            Admitted::Answered(answer) => return self.reply(shape.apply(answer)).await,
         };
         let finish = match finish {
             Ok(finish) => finish,
@@ -130,8 +132,8 @@ impl Calls {
     }
 }
 
-/// How the client's era shapes results: a 2026-07-28 client (over stdio the upstream speaks its era
-/// directly) still needs the envelope on the gateway's own answers, denials included.
+/// How the client's era shapes results: a 2026-07-28 client needs the envelope on every result, and
+/// neither a session-era upstream nor the gateway's own answers (denials included) carry it.
 #[derive(Clone, Copy)]
 struct Shape {
     stateless: bool,

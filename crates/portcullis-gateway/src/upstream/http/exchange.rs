@@ -27,6 +27,8 @@ pub struct Exchange {
     /// `Some` for an SSE answer.
     sse: Option<SseParser>,
     ready: VecDeque<Value>,
+    /// `Some(status)` for a 4xx answer: its body counts only as a JSON-RPC error response.
+    refused: Option<StatusCode>,
 }
 
 impl Exchange {
@@ -36,21 +38,31 @@ impl Exchange {
         if status == StatusCode::NOT_FOUND && named_session {
             return Err(ExchangeError::Expired);
         }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        // A 2026-07-28 server answers some JSON-RPC errors with 400 (-32022 to an `initialize`, say):
+        // the error is the server's answer, and era bridging needs to see it.
+        if status.is_client_error() && content_type.starts_with("application/json") {
+            return Ok(Self {
+                body: Some(response.into_body()),
+                refused: Some(status),
+                ..Self::default()
+            });
+        }
         if !status.is_success() {
             return Err(ExchangeError::Failed(format!("upstream answered HTTP {status}")));
         }
         if status == StatusCode::ACCEPTED {
             return Ok(Self::default());
         }
-        let is_sse = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let is_sse = content_type.starts_with("text/event-stream");
         Ok(Self {
             body: Some(response.into_body()),
             sse: is_sse.then(SseParser::new),
-            ready: VecDeque::new(),
+            ..Self::default()
         })
     }
 
@@ -102,6 +114,12 @@ impl Exchange {
         };
         if bytes.is_empty() {
             return None;
+        }
+        if let Some(status) = self.refused {
+            return Some(match serde_json::from_slice::<Value>(&bytes) {
+                Ok(message) if message.get("error").is_some() && message.get("id").is_some() => Ok(message),
+                _ => Err(format!("upstream answered HTTP {status}")),
+            });
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(messages)) => {

@@ -13,11 +13,7 @@ use crate::session::{SessionError, SessionHandle};
 ///
 /// # Errors
 /// When the session can't take the request, the upstream is slow or refuses.
-pub(super) async fn initialize(
-    node: &Node,
-    session: &SessionHandle,
-    params: Value,
-) -> Result<Value, SessionError> {
+pub async fn initialize(node: &Node, session: &SessionHandle, params: Value) -> Result<Value, SessionError> {
     let request = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params.clone()});
     let (upstream_id, mut replies) = session.request(request, Duration::from_secs(5)).await?;
     let response = loop {
