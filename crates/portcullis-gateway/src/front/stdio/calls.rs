@@ -61,7 +61,9 @@ impl Calls {
             self.initialized = true;
             Ok(Finish::Initialize(Box::new(message.clone())))
         } else {
-            finish_for(&self.node, &self.caller, &self.session, &message).await
+            // A parked call's heartbeats go straight to the client's output.
+            let heartbeats = Some(self.out.clone());
+            finish_for(&self.node, &self.caller, &self.session, &message, heartbeats).await
         };
         let finish = match finish {
             Ok(finish) => finish,
