@@ -116,6 +116,7 @@ pub async fn plan_call(
         }
         Outcome::RequireApproval {
             timeout_ms,
+            allowance_ms,
             reservations,
         } => {
             let Some(approvals) = node.approvals.get() else {
@@ -125,6 +126,21 @@ pub async fn plan_call(
                 );
                 return deny(node, record, id, &message, None).await;
             };
+            // Only a rule that still grants allowances honours one: removing it ends them at once.
+            let standing =
+                allowance_ms.and_then(|_| approvals.allowance(&caller.grant_id, &info.server, tool, now));
+            if let Some(allowance) = standing {
+                tracing::debug!(approval = %allowance.approval, tool, "call admitted by an allowance");
+                record.decision = AuditDecision::Allow;
+                record.actor = Some(allowance.by.clone());
+                record.message = Some(format!(
+                    "admitted by the allowance of approval {} approved by {} (until {} ms since the epoch)",
+                    allowance.approval,
+                    allowance.by,
+                    allowance.until.as_millis()
+                ));
+                return admit(node, &view, info, reservations, record, id).await;
+            }
             let ticket = ApprovalTicket {
                 grant: caller.grant_id.to_string(),
                 session: Some(info.id.to_string()),
@@ -136,6 +152,7 @@ pub async fn plan_call(
                 policy_revision: decision.policy_revision,
                 requested_at: now,
                 expires_at: Timestamp(now.as_millis().saturating_add(timeout_ms)),
+                allowance_ms,
             };
             let heartbeat = heartbeats
                 .and_then(|sink| Heartbeat::for_request(message, node.settings.approval_heartbeat, sink));
