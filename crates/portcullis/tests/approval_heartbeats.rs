@@ -1,7 +1,8 @@
 //! Heartbeats for a parked call: when the agent's `tools/call` carries a progress token and it accepts
 //! SSE, the answer streams at once with `notifications/progress` naming the approval, until an approver
 //! on another node decides and the real result ends the stream. Without a token, or when nothing
-//! parks, the answer is the plain JSON it always was.
+//! parks, the answer is the plain JSON it always was. The official Python SDK (both eras) hears the
+//! heartbeats through its `progress_callback`.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,7 +13,7 @@
 
 mod support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -20,6 +21,7 @@ use hyper::{Request, Response, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use portcullis_peers::{Agent as PyAgent, Component, Peers, Sdk, Step};
 use serde_json::{Value, json};
 use support::admin_cluster::{AGENT_TOKEN, APPROVER_TOKEN, Cluster, ClusterNode, PATIENCE};
 use support::approvals::{approvals, decide, pending, require_approvals, text_of};
@@ -196,4 +198,46 @@ async fn a_parked_call_with_a_progress_token_gets_heartbeats_until_approved() {
     let (kind, reply) = tokio::time::timeout(PATIENCE, plain).await.unwrap().unwrap();
     assert!(kind.starts_with("application/json"), "{kind}");
     assert_eq!(text_of(&reply), ("no token".to_owned(), false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_hears_heartbeats_in_both_eras() {
+    let peers = Peers::ensure(&[Component::PyMcp2, Component::PyMcp1]).expect("test peers must install");
+    let cluster = Cluster::start_with(
+        "approval-heartbeats-py",
+        2,
+        "\n[limits]\napproval_heartbeat_secs = 1\n",
+    );
+    require_approvals(&cluster).await;
+    for (sdk, text) in [(Sdk::V1, "session era"), (Sdk::Modern, "stateless era")] {
+        let agent = PyAgent::http(&peers, sdk, &cluster.node(1).mcp_url(), Some(AGENT_TOKEN)).unwrap();
+        let run = tokio::task::spawn_blocking(move || {
+            agent.run(&[Step::CallWithProgress("echo", json!({"text": text}))])
+        });
+        let approval = pending(cluster.node(2), "echo").await;
+        // Time for at least two one-second heartbeats before the decision.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        approvals(cluster.node(2), APPROVER_TOKEN)
+            .approve(decide(&approval.id, "fine"))
+            .await
+            .unwrap();
+        let lines = tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+        let call = &lines[0];
+        assert_eq!(call["op"], "call", "{sdk:?}: {lines:?}");
+        assert_eq!(call["result"]["content"][0]["text"], text, "{sdk:?}: {call}");
+        let beats = call["progress"].as_array().unwrap();
+        assert!(beats.len() >= 2, "{sdk:?}: {beats:?}");
+        let waiting = format!("waiting for approval {}", approval.id);
+        for (n, beat) in beats.iter().enumerate() {
+            assert_eq!(
+                beat["progress"].as_f64(),
+                Some(n as f64 + 1.0),
+                "{sdk:?}: {beats:?}"
+            );
+            assert!(
+                beat["message"].as_str().is_some_and(|m| m.starts_with(&waiting)),
+                "{sdk:?}: {beat}"
+            );
+        }
+    }
 }
