@@ -11,5 +11,5 @@ mod list;
 pub use call::{CallPlan, plan_call};
 pub use complete::CallCompletion;
 pub use denial::denial_response;
-pub use heartbeat::progress_token;
+pub use heartbeat::{continue_progress, progress_of, progress_token};
 pub use list::filter_tools;

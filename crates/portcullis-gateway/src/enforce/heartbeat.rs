@@ -15,6 +15,39 @@ pub fn progress_token(message: &Value) -> Option<&Value> {
         .filter(|token| token.is_string() || token.is_number())
 }
 
+/// A progress notification's `progress` (0 for anything else).
+pub fn progress_of(message: &Value) -> f64 {
+    message
+        .pointer("/params/progress")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
+}
+
+/// Shifts the upstream's progress notification by the `beaten` progress heartbeats already reported
+/// for the same request, so the client sees progress keep increasing, as the spec requires. Other
+/// messages, and every message when no heartbeat was sent, pass unchanged.
+pub fn continue_progress(message: &mut Value, beaten: f64) {
+    if beaten <= 0.0 || message.get("method").and_then(Value::as_str) != Some("notifications/progress") {
+        return;
+    }
+    let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for field in ["progress", "total"] {
+        if let Some(shifted) = params.get(field).and_then(|value| shift(value, beaten)) {
+            params.insert(field.to_owned(), shifted);
+        }
+    }
+}
+
+/// `value + by`, kept a whole number when both are.
+fn shift(value: &Value, by: f64) -> Option<Value> {
+    match value.as_u64() {
+        Some(whole) if by.fract() == 0.0 => Some(Value::from(whole.saturating_add(by as u64))),
+        _ => value.as_f64().map(|v| Value::from(v + by)),
+    }
+}
+
 /// Where a parked call's progress notifications go, and how often.
 pub struct Heartbeat {
     token: Value,
@@ -120,6 +153,26 @@ mod tests {
                 "waiting for approval apr-1 (expires in 5 min)"
             );
         }
+    }
+
+    #[test]
+    fn upstream_progress_continues_after_the_heartbeats() {
+        let mut upstream = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": "t", "progress": 0, "total": 10, "message": "step"}});
+        continue_progress(&mut upstream, 3.0);
+        assert_eq!(
+            upstream["params"],
+            json!({"progressToken": "t", "progress": 3, "total": 13, "message": "step"})
+        );
+        let mut half = json!({"method": "notifications/progress", "params": {"progress": 0.5}});
+        continue_progress(&mut half, 2.0);
+        assert_eq!(half["params"]["progress"], 2.5);
+        let mut log = json!({"method": "notifications/message", "params": {"progress": 1}});
+        continue_progress(&mut log, 2.0);
+        assert_eq!(log["params"]["progress"], 1);
+        let mut untouched = json!({"method": "notifications/progress", "params": {"progress": 1}});
+        continue_progress(&mut untouched, 0.0);
+        assert_eq!(untouched["params"]["progress"], 1);
     }
 
     #[test]

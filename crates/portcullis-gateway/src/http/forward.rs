@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::json_response;
+use crate::enforce::{continue_progress, progress_of};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 pub(super) use crate::relay::Finish;
@@ -107,8 +108,8 @@ pub(super) fn stream(
     };
     let node = Arc::clone(node);
     tokio::spawn(async move {
-        let (exchange, first) = match opening {
-            Opening::Update(exchange, first) => (exchange, first),
+        let (exchange, first, beaten) = match opening {
+            Opening::Update(exchange, first) => (exchange, first, 0.0),
             Opening::Parked {
                 first,
                 beats,
@@ -118,7 +119,7 @@ pub(super) fn stream(
                 None => return,
             },
         };
-        pump.relay(exchange, first).await;
+        pump.relay(exchange, first, beaten).await;
     });
     // A long call may be quiet for minutes: keep-alives hold the stream open through proxies. It is
     // not cut when the node drains: shutdown waits for in-flight answers.
@@ -175,15 +176,17 @@ impl Pump {
         }
     }
 
-    /// Streams heartbeats until the decision; then the forwarded exchange and its first message, or
-    /// `None` when the stream already ended (refused, failed, or the client left).
+    /// Streams heartbeats until the decision; then the forwarded exchange, its first message and the
+    /// last heartbeat's progress, or `None` when the stream already ended (refused, failed, or the
+    /// client left).
     async fn parked(
         &self,
         node: &Arc<Node>,
         first: Value,
         mut beats: mpsc::Receiver<Value>,
         mut decision: Decision,
-    ) -> Option<(Exchange, Value)> {
+    ) -> Option<(Exchange, Value, f64)> {
+        let mut beaten = progress_of(&first);
         if !self.update(&first).await {
             return None;
         }
@@ -192,6 +195,7 @@ impl Pump {
                 biased;
                 decided = &mut decision => break decided,
                 Some(beat) = beats.recv() => {
+                    beaten = progress_of(&beat);
                     if !self.update(&beat).await {
                         return None;
                     }
@@ -215,7 +219,7 @@ impl Pump {
             }
         };
         match exchange.next().await {
-            Step::Update(first) => Some((exchange, first)),
+            Step::Update(first) => Some((exchange, first, beaten)),
             Step::Done(out) => {
                 self.done(out).await;
                 None
@@ -224,12 +228,14 @@ impl Pump {
     }
 
     /// Streams what the upstream says about the request, starting with `first`, until its response.
-    async fn relay(self, mut exchange: Exchange, first: Value) {
+    /// After `beaten` progress in heartbeats, the upstream's progress continues from there.
+    async fn relay(self, mut exchange: Exchange, first: Value, beaten: f64) {
         let mut step = Step::Update(first);
         loop {
             match step {
                 Step::Done(out) => return self.done(out).await,
-                Step::Update(message) => {
+                Step::Update(mut message) => {
+                    continue_progress(&mut message, beaten);
                     if !self.update(&message).await {
                         return;
                     }
