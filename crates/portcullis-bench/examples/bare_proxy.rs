@@ -6,7 +6,10 @@
 //! `cargo run --release -p portcullis-bench --example bare_proxy -- UPSTREAM_URL` prints
 //! `ready http://127.0.0.1:PORT/` and proxies every request to `UPSTREAM_URL`.
 
-#![allow(clippy::print_stdout, reason = "a measuring tool: its ready line is its output")]
+#![allow(
+    clippy::print_stdout,
+    reason = "a measuring tool: its ready line is its output"
+)]
 
 use std::sync::Arc;
 

@@ -35,6 +35,20 @@ pub struct ApprovalTicket {
     pub requested_at: Timestamp,
     /// When it is denied if nobody decides.
     pub expires_at: Timestamp,
+    /// The rule's allowance: approving this call also admits the same tool for the same grant this
+    /// long after the decision.
+    pub allowance_ms: Option<u64>,
+}
+
+/// A standing allowance: an approval that admits the same tool for the same grant until `until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    /// The approval that granted it.
+    pub approval: String,
+    /// Who approved.
+    pub by: String,
+    /// When it ends.
+    pub until: Timestamp,
 }
 
 /// How a parked call ends.
@@ -83,4 +97,11 @@ pub trait Approvals: Send + Sync + 'static {
     /// Waits until approval `id` is decided or its deadline passes. An approval is claimed before it
     /// is reported, so exactly one request forwards the call.
     fn outcome(&self, id: String) -> ApprovalFuture<'_, Result<Verdict, ApprovalError>>;
+
+    /// An allowance that admits `tool` of `server` for `grant` at `now`, read from shared state
+    /// without waiting (it is on the call path). None by default: no allowances are kept.
+    fn allowance(&self, grant: &str, server: &str, tool: &str, now: Timestamp) -> Option<Allowance> {
+        let _ = (grant, server, tool, now);
+        None
+    }
 }

@@ -75,6 +75,8 @@ pub struct Settings {
     pub sse_keepalive: Duration,
     /// How long SSE events are kept for clients resuming with `Last-Event-ID`.
     pub sse_replay_window: Duration,
+    /// How often a call parked for approval gets a progress notification (when it asked for progress).
+    pub approval_heartbeat: Duration,
 }
 
 impl Default for Settings {
@@ -96,6 +98,7 @@ impl Default for Settings {
             audit_wait_for_sync: false,
             sse_keepalive: Duration::from_secs(15),
             sse_replay_window: Duration::from_secs(30),
+            approval_heartbeat: Duration::from_secs(10),
         }
     }
 }

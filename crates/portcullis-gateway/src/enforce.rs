@@ -5,9 +5,11 @@ mod approval;
 mod call;
 mod complete;
 mod denial;
+mod heartbeat;
 mod list;
 
 pub use call::{CallPlan, plan_call};
 pub use complete::CallCompletion;
 pub use denial::denial_response;
+pub use heartbeat::{continue_progress, progress_of, progress_token};
 pub use list::filter_tools;

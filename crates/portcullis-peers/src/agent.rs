@@ -27,6 +27,8 @@ pub enum Step {
     List,
     /// `tools/call`.
     Call(&'static str, Value),
+    /// `tools/call` asking for progress; its line lists the notifications under `progress`.
+    CallWithProgress(&'static str, Value),
 }
 
 /// An agent ready to run plans against one server.
@@ -93,6 +95,9 @@ impl Agent {
             .map(|step| match step {
                 Step::List => json!({"op": "list"}),
                 Step::Call(tool, args) => json!({"op": "call", "tool": tool, "args": args}),
+                Step::CallWithProgress(tool, args) => {
+                    json!({"op": "call", "tool": tool, "args": args, "progress": true})
+                }
             })
             .collect();
         let mode = match self.sdk {

@@ -42,6 +42,9 @@ pub enum Outcome {
     RequireApproval {
         /// How long the call may wait for a decision before it is denied.
         timeout_ms: u64,
+        /// When set, approving the call admits the same tool for the same grant this long afterwards.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowance_ms: Option<u64>,
         /// Reservations to make if it is approved.
         reservations: Vec<Reservation>,
     },

@@ -103,6 +103,7 @@ impl<C: CounterView + ?Sized> Evaluator<'_, '_, C> {
             if approval.when.iter().all(|c| self.test(c) != Truth::False) {
                 let outcome = Outcome::RequireApproval {
                     timeout_ms: approval.timeout_ms,
+                    allowance_ms: approval.allowance_ms,
                     reservations,
                 };
                 return self.decide(outcome, approval.rule.clone(), approval.message.clone());

@@ -172,6 +172,8 @@ pub(crate) struct CounterDef {
 #[derive(Clone, Debug)]
 pub(crate) struct Approval {
     pub(crate) timeout_ms: u64,
+    /// An approval also admits the same tool for the same grant this long after it is given.
+    pub(crate) allowance_ms: Option<u64>,
     /// All must hold for approval to be required; empty means always.
     pub(crate) when: Vec<Condition>,
     pub(crate) rule: RuleRef,

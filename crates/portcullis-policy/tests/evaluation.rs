@@ -218,6 +218,7 @@ fn precedence_hide_over_deny_over_rate_limit_over_approval() {
     let Outcome::RequireApproval {
         timeout_ms,
         reservations,
+        ..
     } = d.outcome
     else {
         panic!("{d:?}")
@@ -471,6 +472,21 @@ fn approval_when_conditions() {
         }
     ));
     assert_eq!(&*d.message, "wipes need a human");
+}
+
+#[test]
+fn an_approval_rule_may_carry_an_allowance() {
+    let p = policy(json!({"version": "1", "default": "deny", "tools": {
+        "deploy": {"action": "require_approval", "approval_allowance": "15m"},
+        "refund": {"approval": {"timeout": "1m", "allowance": 90}},
+        "wipe": {"action": "require_approval"}}}));
+    let allowance = |tool: &str| match decide(&p, tool, json!({})).outcome {
+        Outcome::RequireApproval { allowance_ms, .. } => allowance_ms,
+        other => panic!("{tool}: {other:?}"),
+    };
+    assert_eq!(allowance("deploy"), Some(900_000));
+    assert_eq!(allowance("refund"), Some(90_000));
+    assert_eq!(allowance("wipe"), None);
 }
 
 #[test]

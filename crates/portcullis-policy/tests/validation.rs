@@ -117,6 +117,21 @@ fn short_form_errors() {
         "not a duration",
     );
     assert_error(
+        &tool(json!({"action": "deny", "approval_allowance": "5m"})),
+        "$.tools.t.approval_allowance",
+        "needs action: require_approval",
+    );
+    assert_error(
+        &tool(json!({"action": "require_approval", "approval_allowance": "a while"})),
+        "$.tools.t.approval_allowance",
+        "not a duration",
+    );
+    assert_error(
+        &tool(json!({"approval": {"allowance": 0}})),
+        "$.tools.t.approval.allowance",
+        "above zero",
+    );
+    assert_error(
         &tool(json!({"action": "require_approval", "approval": {}})),
         "$.tools.t",
         "and an approval block are both set",

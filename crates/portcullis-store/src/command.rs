@@ -172,6 +172,10 @@ pub enum AppRequest {
         requested_at: Timestamp,
         /// When it is denied if nobody decides.
         expires_at: Timestamp,
+        /// When set, approving it also admits the same tool for the same grant this long after the
+        /// decision (the rule's allowance).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowance_ms: Option<u64>,
     },
     /// Approves or denies a pending call.
     DecideApproval {

@@ -171,6 +171,7 @@ impl State {
                 policy,
                 requested_at,
                 expires_at,
+                allowance_ms,
             } => approval::request(
                 self,
                 ApprovalRecord {
@@ -186,6 +187,8 @@ impl State {
                     expires_at,
                     state: ApprovalState::Pending,
                     forwarded_at: None,
+                    allowance_ms,
+                    allowance_until: None,
                 },
             ),
             AppRequest::DecideApproval {

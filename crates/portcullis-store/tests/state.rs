@@ -243,6 +243,7 @@ fn approvals_are_decided_once_and_expire_at_their_deadline() {
         },
         requested_at: at(1_000),
         expires_at: at(61_000),
+        allowance_ms: None,
     };
     let decide = |id: &str, approve: bool, ms: u64| AppRequest::DecideApproval {
         id: id.to_owned(),
@@ -289,6 +290,58 @@ fn approvals_are_decided_once_and_expire_at_their_deadline() {
         state.approvals["a2"].state,
         ApprovalState::Expired { at: at(61_000) }
     );
+}
+
+#[test]
+fn an_approved_allowance_runs_from_the_decisions_stamped_time() {
+    let request = |id: &str, allowance_ms: Option<u64>| AppRequest::RequestApproval {
+        id: id.to_owned(),
+        grant: "g1".to_owned(),
+        session: None,
+        server: "files".to_owned(),
+        tool: "deploy".to_owned(),
+        args_sha256: TOKEN.to_owned(),
+        arguments: None,
+        policy: PolicyRef {
+            name: "p".to_owned(),
+            revision: Some(1),
+        },
+        requested_at: at(1_000),
+        expires_at: at(61_000),
+        allowance_ms,
+    };
+    let decide = |id: &str, approve: bool| AppRequest::DecideApproval {
+        id: id.to_owned(),
+        approve,
+        by: "bob".to_owned(),
+        reason: "ok".to_owned(),
+        at: at(5_000),
+    };
+    let mut state = State::default();
+    run(
+        &mut state,
+        vec![
+            request("a1", Some(120_000)),
+            request("a2", Some(120_000)),
+            request("a3", None),
+            decide("a1", true),
+            decide("a2", false),
+            decide("a3", true),
+        ],
+    );
+    let approved = &state.approvals["a1"];
+    assert_eq!(approved.allowance_until, Some(at(125_000)));
+    assert!(approved.allows("g1", "files", "deploy", at(124_999)));
+    assert!(!approved.allows("g1", "files", "deploy", at(125_000)));
+    assert!(!approved.allows("g2", "files", "deploy", at(6_000)));
+    assert!(!approved.allows("g1", "files", "other", at(6_000)));
+    // A denial or an approval without an allowance admits nothing more.
+    assert_eq!(state.approvals["a2"].allowance_until, None);
+    assert_eq!(state.approvals["a3"].allowance_until, None);
+    assert!(matches!(
+        request("a4", Some(0)).validate(),
+        Err(ValidationError::EmptyAllowance)
+    ));
 }
 
 #[test]

@@ -3,7 +3,9 @@
     python agent.py --url URL [--token T] [--mode auto|legacy|2026-07-28] [--transport streamable|sse] PLAN_JSON
     python agent.py --stdio [--mode ...] PLAN_JSON -- COMMAND [ARGS...]
 
-PLAN_JSON is a list of steps: {"op": "list"} | {"op": "call", "tool": NAME, "args": {...}} | {"op": "sleep", "s": 1.5}.
+PLAN_JSON is a list of steps: {"op": "list"} | {"op": "call", "tool": NAME, "args": {...}[, "progress": true]} |
+{"op": "sleep", "s": 1.5}. A call with "progress" asks for progress (the SDK's progress_callback) and reports
+what arrived as "progress": [{"progress", "total", "message"}].
 Prints one JSON line per step: {"op": "list", "tools": [names]} | {"op": "call", "result": {...}} |
 {"op": ..., "error": {"code": int|null, "message": str}}; then {"op": "done", "protocol_version": ...}.
 On the 2.x SDK, --mode picks the era (`mcp.Client(mode=...)`); the 1.x SDK always runs the session era.
@@ -48,8 +50,8 @@ class Session2:
     async def list(self):
         return [t.name for t in (await self.client.list_tools()).tools]
 
-    async def call(self, tool, args):
-        return await self.client.call_tool(tool, args)
+    async def call(self, tool, args, progress=None):
+        return await self.client.call_tool(tool, args, progress_callback=progress)
 
     def version(self):
         return self.client.protocol_version
@@ -64,8 +66,8 @@ class Session1:
     async def list(self):
         return [t.name for t in (await self.session.list_tools()).tools]
 
-    async def call(self, tool, args):
-        return await self.session.call_tool(tool, args)
+    async def call(self, tool, args, progress=None):
+        return await self.session.call_tool(tool, args, progress_callback=progress)
 
     def version(self):
         return self.init.protocolVersion
@@ -121,8 +123,17 @@ async def run(args) -> int:
                     if op == "list":
                         emit({"op": op, "tools": await session.list()})
                     elif op == "call":
-                        result = await session.call(step["tool"], step.get("args", {}))
-                        emit({"op": op, "result": result.model_dump(mode="json", by_alias=True, exclude_none=True)})
+                        seen = []
+
+                        async def progress(value, total, message):
+                            seen.append({"progress": value, "total": total, "message": message})
+
+                        wants = progress if step.get("progress") else None
+                        result = await session.call(step["tool"], step.get("args", {}), wants)
+                        line = {"op": op, "result": result.model_dump(mode="json", by_alias=True, exclude_none=True)}
+                        if wants:
+                            line["progress"] = seen
+                        emit(line)
                     elif op == "sleep":
                         await anyio.sleep(step["s"])
                         emit({"op": op})

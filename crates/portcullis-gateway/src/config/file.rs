@@ -144,6 +144,8 @@ pub struct LimitsSection {
     pub sse_keepalive_secs: u64,
     /// Seconds SSE events are kept for session-era clients that reconnect with `Last-Event-ID`.
     pub sse_replay_window_secs: u64,
+    /// Seconds between progress notifications to a call parked for approval (when it asked for progress).
+    pub approval_heartbeat_secs: u64,
 }
 
 impl Default for LimitsSection {
@@ -158,6 +160,7 @@ impl Default for LimitsSection {
             max_sessions: 10_000,
             sse_keepalive_secs: 15,
             sse_replay_window_secs: 30,
+            approval_heartbeat_secs: 10,
         }
     }
 }

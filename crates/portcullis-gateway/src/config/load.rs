@@ -63,6 +63,7 @@ pub fn load_str(text: &str, base: &Path) -> Result<LoadedConfig, ConfigError> {
         audit_wait_for_sync: file.audit.wait_for_sync,
         sse_keepalive: Duration::from_secs(file.limits.sse_keepalive_secs.max(1)),
         sse_replay_window: Duration::from_secs(file.limits.sse_replay_window_secs),
+        approval_heartbeat: Duration::from_secs(file.limits.approval_heartbeat_secs.max(1)),
     };
     Ok(LoadedConfig {
         settings,

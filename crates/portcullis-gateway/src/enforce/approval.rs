@@ -1,6 +1,9 @@
 //! A call that policy sends to a human: recorded, parked until an approver decides or its deadline
 //! passes, then forwarded once or denied. The client's request stays open meanwhile.
 
+use std::time::Duration;
+
+use super::heartbeat::Heartbeat;
 use crate::approvals::{ApprovalTicket, Approvals, Verdict};
 use crate::audit::AuditEntry;
 
@@ -13,8 +16,14 @@ pub enum Parked {
 }
 
 /// Requests approval for `ticket` and waits for the verdict. `record` gains the approval's id, the
-/// approver (`actor`) and the verdict's message, so every outcome is audited with who decided.
-pub async fn park(approvals: &dyn Approvals, ticket: ApprovalTicket, record: &mut AuditEntry) -> Parked {
+/// approver (`actor`) and the verdict's message, so every outcome is audited with who decided. With a
+/// `heartbeat`, progress notifications name the approval while the call waits.
+pub async fn park(
+    approvals: &dyn Approvals,
+    ticket: ApprovalTicket,
+    record: &mut AuditEntry,
+    heartbeat: Option<Heartbeat>,
+) -> Parked {
     let timeout_ms = ticket
         .expires_at
         .as_millis()
@@ -30,7 +39,15 @@ pub async fn park(approvals: &dyn Approvals, ticket: ApprovalTicket, record: &mu
         }
     };
     tracing::info!(approval = %id, tool, timeout_ms, "call parked for approval");
-    let verdict = approvals.outcome(id.clone()).await;
+    let outcome = approvals.outcome(id.clone());
+    let verdict = match heartbeat {
+        Some(heartbeat) => {
+            heartbeat
+                .beat_while(&id, Duration::from_millis(timeout_ms), outcome)
+                .await
+        }
+        None => outcome.await,
+    };
     let (parked, message) = match verdict {
         Ok(Verdict::Approved { by, reason }) => {
             record.actor = Some(by.clone());

@@ -3,10 +3,12 @@
 use portcullis_policy::{CallContext, Outcome, Reservation, Timestamp, evaluate};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use super::approval::{Parked, park};
 use super::complete::CallCompletion;
 use super::denial::denial_response;
+use super::heartbeat::Heartbeat;
 use crate::approvals::ApprovalTicket;
 use crate::audit::{AuditEntry, Decision as AuditDecision, Outcome as AuditOutcome, ShadowVerdict};
 use crate::counters::{CallCounters, reserve};
@@ -24,8 +26,15 @@ pub enum CallPlan {
     Forward(Box<CallCompletion>),
 }
 
-/// Decides `message` (a `tools/call` request) for `caller` in `session`.
-pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, message: &Value) -> CallPlan {
+/// Decides `message` (a `tools/call` request) for `caller` in `session`. A call parked for approval
+/// sends its progress notifications to `heartbeats` when it carries a progress token.
+pub async fn plan_call(
+    node: &Node,
+    caller: &Caller,
+    session: &SessionHandle,
+    message: &Value,
+    heartbeats: Option<mpsc::Sender<Value>>,
+) -> CallPlan {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let params = jsonrpc::params(message);
     let Some(tool) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
@@ -107,6 +116,7 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
         }
         Outcome::RequireApproval {
             timeout_ms,
+            allowance_ms,
             reservations,
         } => {
             let Some(approvals) = node.approvals.get() else {
@@ -116,6 +126,21 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
                 );
                 return deny(node, record, id, &message, None).await;
             };
+            // Only a rule that still grants allowances honours one: removing it ends them at once.
+            let standing =
+                allowance_ms.and_then(|_| approvals.allowance(&caller.grant_id, &info.server, tool, now));
+            if let Some(allowance) = standing {
+                tracing::debug!(approval = %allowance.approval, tool, "call admitted by an allowance");
+                record.decision = AuditDecision::Allow;
+                record.actor = Some(allowance.by.clone());
+                record.message = Some(format!(
+                    "admitted by the allowance of approval {} approved by {} (until {} ms since the epoch)",
+                    allowance.approval,
+                    allowance.by,
+                    allowance.until.as_millis()
+                ));
+                return admit(node, &view, info, reservations, record, id).await;
+            }
             let ticket = ApprovalTicket {
                 grant: caller.grant_id.to_string(),
                 session: Some(info.id.to_string()),
@@ -127,8 +152,11 @@ pub async fn plan_call(node: &Node, caller: &Caller, session: &SessionHandle, me
                 policy_revision: decision.policy_revision,
                 requested_at: now,
                 expires_at: Timestamp(now.as_millis().saturating_add(timeout_ms)),
+                allowance_ms,
             };
-            match park(approvals.as_ref(), ticket, &mut record).await {
+            let heartbeat = heartbeats
+                .and_then(|sink| Heartbeat::for_request(message, node.settings.approval_heartbeat, sink));
+            match park(approvals.as_ref(), ticket, &mut record, heartbeat).await {
                 Parked::Forward => admit(node, &view, info, reservations, record, id).await,
                 Parked::Refuse(message) => deny(node, record, id, &message, None).await,
             }

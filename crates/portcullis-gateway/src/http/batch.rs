@@ -35,7 +35,7 @@ pub async fn serve_batch(
     for message in messages {
         match jsonrpc::kind(&message) {
             Some(Kind::Request) => {
-                let response = match finish_for(node, caller, session, &message).await {
+                let response = match finish_for(node, caller, session, &message, None).await {
                     Ok(finish) => forward_collect(node, session, message, finish, answer).await,
                     Err(response) => response,
                 };

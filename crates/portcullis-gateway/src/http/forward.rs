@@ -2,7 +2,10 @@
 //! upstream sends messages (progress, logs, server requests) before its response. The request's life
 //! (timeouts, cancellation, settling) is the [`crate::relay`]'s; this file only shapes the answer.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -11,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::json_response;
+use crate::enforce::{continue_progress, progress_of};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 pub(super) use crate::relay::Finish;
@@ -59,63 +63,63 @@ pub async fn forward(
     let out = match exchange.next().await {
         Step::Done(out) => out,
         Step::Update(_) if !answer.sse => exchange.settle().await,
-        Step::Update(update) => return stream(&node, &session, exchange, update, answer),
+        Step::Update(update) => return stream(&node, &session, Opening::Update(exchange, update), answer),
     };
     let mut response = json_response(StatusCode::OK, &finalize(out, answer));
     announce(&mut response, &node, &session, answer);
     response
 }
 
-/// Answers with an SSE stream that starts with `first` and ends with the response. If the client
-/// closes it, the exchange is dropped and so abandoned as the client's era says.
-fn stream(
-    node: &Node,
+/// A call's decision still to come: the request back, with its finishing step or the gateway's answer.
+pub(super) type Decision = Pin<Box<dyn Future<Output = (Value, Result<Finish, Value>)> + Send>>;
+
+/// How a streamed answer begins.
+pub(super) enum Opening {
+    /// The upstream said `first` about the forwarded request before its response.
+    Update(Exchange, Value),
+    /// The call waits for a human: `first` and the rest of `beats` are its heartbeats until the
+    /// `decision` forwards it or answers it.
+    Parked {
+        first: Value,
+        beats: mpsc::Receiver<Value>,
+        decision: Decision,
+    },
+}
+
+/// Answers with an SSE stream that starts as `opening` says and ends with the response. If the client
+/// closes it, the exchange (or the wait for a decision) is dropped and so abandoned as the client's
+/// era says.
+pub(super) fn stream(
+    node: &Arc<Node>,
     session: &SessionHandle,
-    mut exchange: Exchange,
-    first: Value,
+    opening: Opening,
     answer: Answer,
 ) -> Response {
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
     let keepalive = node.settings.sse_keepalive;
     let (events, body) = mpsc::channel::<Bytes>(16);
-    let pump_session = session.clone();
-    // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
-    let resumable = (!answer.stateless).then(|| session.info().replay.open_stream(StreamKind::Response));
-    let window = node.settings.sse_replay_window;
+    let pump = Pump {
+        events,
+        session: session.clone(),
+        // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
+        resumable: (!answer.stateless).then(|| session.info().replay.open_stream(StreamKind::Response)),
+        window: node.settings.sse_replay_window,
+        answer,
+    };
+    let node = Arc::clone(node);
     tokio::spawn(async move {
-        let frame = |message: &Value, last: bool| match resumable {
-            Some(stream) => pump_session.info().replay.record(stream, message, last, window),
-            None => sse_event(message),
+        let (exchange, first, beaten) = match opening {
+            Opening::Update(exchange, first) => (exchange, first, 0.0),
+            Opening::Parked {
+                first,
+                beats,
+                decision,
+            } => match pump.parked(&node, first, beats, decision).await {
+                Some(forwarded) => forwarded,
+                None => return,
+            },
         };
-        let mut step = Step::Update(first);
-        loop {
-            match step {
-                Step::Done(out) => {
-                    let _ = events.send(frame(&finalize(out, answer), true)).await;
-                    if resumable.is_some() {
-                        replay::prune_later(pump_session.info(), window);
-                    }
-                    return;
-                }
-                Step::Update(message) => {
-                    // A session-era client that left may resume: the rest goes to its replay log.
-                    if events.send(frame(&message, false)).await.is_err() && resumable.is_none() {
-                        return;
-                    }
-                }
-            }
-            // Only the wait races a stateless client's departure (dropping the exchange cancels it);
-            // settling the answer is never cut short.
-            let received = if resumable.is_some() {
-                exchange.receive().await
-            } else {
-                tokio::select! {
-                    received = exchange.receive() => received,
-                    () = events.closed() => return,
-                }
-            };
-            step = exchange.conclude(received).await;
-        }
+        pump.relay(exchange, first, beaten).await;
     });
     // A long call may be quiet for minutes: keep-alives hold the stream open through proxies. It is
     // not cut when the node drains: shutdown waits for in-flight answers.
@@ -124,6 +128,128 @@ fn stream(
         response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
+}
+
+/// Feeds one streamed answer.
+struct Pump {
+    events: mpsc::Sender<Bytes>,
+    session: SessionHandle,
+    resumable: Option<replay::StreamId>,
+    window: Duration,
+    answer: Answer,
+}
+
+impl Pump {
+    /// Sends a message before the response; `false` when the client left and cannot come back.
+    async fn update(&self, message: &Value) -> bool {
+        // A session-era client that left may resume: the rest goes to its replay log.
+        self.events.send(self.frame(message, false)).await.is_ok() || self.resumable.is_some()
+    }
+
+    /// Sends the response, which ends the stream.
+    async fn done(&self, out: Value) {
+        let _ = self
+            .events
+            .send(self.frame(&finalize(out, self.answer), true))
+            .await;
+        if self.resumable.is_some() {
+            replay::prune_later(self.session.info(), self.window);
+        }
+    }
+
+    /// Resolves when a client that cannot resume has closed the stream (never for one that can).
+    async fn gone(&self) {
+        if self.resumable.is_some() {
+            std::future::pending::<()>().await;
+        }
+        self.events.closed().await;
+    }
+
+    fn frame(&self, message: &Value, last: bool) -> Bytes {
+        match self.resumable {
+            Some(stream) => self
+                .session
+                .info()
+                .replay
+                .record(stream, message, last, self.window),
+            None => sse_event(message),
+        }
+    }
+
+    /// Streams heartbeats until the decision; then the forwarded exchange, its first message and the
+    /// last heartbeat's progress, or `None` when the stream already ended (refused, failed, or the
+    /// client left).
+    async fn parked(
+        &self,
+        node: &Arc<Node>,
+        first: Value,
+        mut beats: mpsc::Receiver<Value>,
+        mut decision: Decision,
+    ) -> Option<(Exchange, Value, f64)> {
+        let mut beaten = progress_of(&first);
+        if !self.update(&first).await {
+            return None;
+        }
+        let (message, finish) = loop {
+            tokio::select! {
+                biased;
+                decided = &mut decision => break decided,
+                Some(beat) = beats.recv() => {
+                    beaten = progress_of(&beat);
+                    if !self.update(&beat).await {
+                        return None;
+                    }
+                }
+                () = self.gone() => return None,
+            }
+        };
+        let finish = match finish {
+            Ok(finish) => finish,
+            Err(reply) => {
+                self.done(reply).await;
+                return None;
+            }
+        };
+        let abandon = self.answer.abandon();
+        let mut exchange = match Exchange::open(node, &self.session, message, finish, abandon).await {
+            Ok(exchange) => exchange,
+            Err(failed) => {
+                self.done(failed).await;
+                return None;
+            }
+        };
+        match exchange.next().await {
+            Step::Update(first) => Some((exchange, first, beaten)),
+            Step::Done(out) => {
+                self.done(out).await;
+                None
+            }
+        }
+    }
+
+    /// Streams what the upstream says about the request, starting with `first`, until its response.
+    /// After `beaten` progress in heartbeats, the upstream's progress continues from there.
+    async fn relay(self, mut exchange: Exchange, first: Value, beaten: f64) {
+        let mut step = Step::Update(first);
+        loop {
+            match step {
+                Step::Done(out) => return self.done(out).await,
+                Step::Update(mut message) => {
+                    continue_progress(&mut message, beaten);
+                    if !self.update(&message).await {
+                        return;
+                    }
+                }
+            }
+            // Only the wait races a stateless client's departure (dropping the exchange cancels it);
+            // settling the answer is never cut short.
+            let received = tokio::select! {
+                received = exchange.receive() => received,
+                () = self.gone() => return,
+            };
+            step = exchange.conclude(received).await;
+        }
+    }
 }
 
 /// Forwards `message` and returns the response alone (batches, where no stream is possible).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use portcullis_policy::CompiledPolicy;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::enforce::{CallCompletion, CallPlan, filter_tools, plan_call};
 use crate::http::Caller;
@@ -68,15 +69,17 @@ impl Finish {
 }
 
 /// What a request in an initialized session needs once answered, or (`Err`) the answer to give without
-/// forwarding it (a denial, a malformed call, a second `initialize`).
+/// forwarding it (a denial, a malformed call, a second `initialize`). A call parked for approval sends
+/// progress notifications to `heartbeats` meanwhile, when the client asked for progress.
 pub async fn finish_for(
     node: &Node,
     caller: &Caller,
     session: &SessionHandle,
     message: &Value,
+    heartbeats: Option<mpsc::Sender<Value>>,
 ) -> Result<Finish, Value> {
     match jsonrpc::method(message) {
-        Some("tools/call") => match plan_call(node, caller, session, message).await {
+        Some("tools/call") => match plan_call(node, caller, session, message, heartbeats).await {
             CallPlan::Respond(answer) => Err(answer),
             CallPlan::Forward(completion) => Ok(Finish::Call(completion)),
         },

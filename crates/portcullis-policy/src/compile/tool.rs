@@ -1,5 +1,5 @@
-//! One entry of `tools`: the PolicyLayer short form (`action`, `reason`, `rate_limit`, `approval_timeout`)
-//! and the full form (`require`, `deny_if`, `limits`, `rules`, `approval`).
+//! One entry of `tools`: the PolicyLayer short form (`action`, `reason`, `rate_limit`, `approval_timeout`,
+//! `approval_allowance`) and the full form (`require`, `deny_if`, `limits`, `rules`, `approval`).
 
 use std::sync::Arc;
 
@@ -11,11 +11,12 @@ use crate::counters::Per;
 use crate::location::Location;
 use crate::model::{Approval, Check, CheckKind, ToolEntry};
 
-const TOOL_FIELDS: [&str; 10] = [
+const TOOL_FIELDS: [&str; 11] = [
     "action",
     "reason",
     "rate_limit",
     "approval_timeout",
+    "approval_allowance",
     "require",
     "deny_if",
     "limits",
@@ -23,7 +24,7 @@ const TOOL_FIELDS: [&str; 10] = [
     "approval",
     "description",
 ];
-const APPROVAL_FIELDS: [&str; 3] = ["timeout", "when", "message"];
+const APPROVAL_FIELDS: [&str; 4] = ["timeout", "allowance", "when", "message"];
 const ACTIONS: [&str; 3] = ["allow", "deny", "require_approval"];
 /// How long a parked call waits for a human when the policy does not say.
 const DEFAULT_APPROVAL_TIMEOUT_MS: u64 = 10 * 60 * 1000;
@@ -67,13 +68,22 @@ impl Builder {
                     Some(v) => self.reader.duration_ms(v, &timeout_at),
                     None => Some(DEFAULT_APPROVAL_TIMEOUT_MS),
                 };
+                // `None`: a bad allowance (reported); `Some(None)`: no allowance.
+                let allowance_ms = match map.get("approval_allowance") {
+                    Some(v) => self
+                        .reader
+                        .duration_ms(v, &at.key("approval_allowance"))
+                        .map(Some),
+                    None => Some(None),
+                };
                 let message = reason
                     .clone()
                     .unwrap_or_else(|| format!("Calls to {key:?} require human approval").into());
-                if let Some(timeout_ms) = timeout_ms {
+                if let (Some(timeout_ms), Some(allowance_ms)) = (timeout_ms, allowance_ms) {
                     let rule = rule_at(&at.key("action"));
                     entry.approval = Some(Approval {
                         timeout_ms,
+                        allowance_ms,
                         when: Vec::new(),
                         rule,
                         message,
@@ -82,12 +92,14 @@ impl Builder {
             }
             _ => {}
         }
-        if action != Some("require_approval") && map.contains_key("approval_timeout") {
-            self.reader.error(
-                &at.key("approval_timeout"),
-                "approval_timeout needs action: require_approval",
-                "add \"action\": \"require_approval\", or remove approval_timeout",
-            );
+        for field in ["approval_timeout", "approval_allowance"] {
+            if action != Some("require_approval") && map.contains_key(field) {
+                self.reader.error(
+                    &at.key(field),
+                    format!("{field} needs action: require_approval"),
+                    format!("add \"action\": \"require_approval\", or remove {field}"),
+                );
+            }
         }
 
         for (field, kind) in [("require", CheckKind::Require), ("deny_if", CheckKind::DenyIf)] {
@@ -149,6 +161,10 @@ impl Builder {
             Some(v) => self.reader.duration_ms(v, &at.key("timeout"))?,
             None => DEFAULT_APPROVAL_TIMEOUT_MS,
         };
+        let allowance_ms = match map.get("allowance") {
+            Some(v) => Some(self.reader.duration_ms(v, &at.key("allowance"))?),
+            None => None,
+        };
         let when = map
             .get("when")
             .map(|w| self.conditions(w, &at.key("when")))
@@ -164,6 +180,7 @@ impl Builder {
             });
         Some(Approval {
             timeout_ms,
+            allowance_ms,
             when,
             rule: rule_at(at),
             message,

@@ -77,6 +77,9 @@ pub enum ValidationError {
     /// An approval that expires before (or when) it is requested.
     #[error("expires_at must be later than requested_at")]
     ExpiresBeforeRequested,
+    /// An approval allowance of no time at all.
+    #[error("allowance_ms must be above zero; omit it for no allowance")]
+    EmptyAllowance,
     /// A policy revision of zero names no version (revisions start at 1).
     #[error("policy revisions start at 1; omit the revision to follow the latest")]
     ZeroRevision,
@@ -192,6 +195,7 @@ impl AppRequest {
                 policy,
                 requested_at,
                 expires_at,
+                allowance_ms,
             } => {
                 id_ok("approval id", id)?;
                 id_ok("grant", grant)?;
@@ -205,6 +209,9 @@ impl AppRequest {
                 policy_ref_ok(policy)?;
                 if expires_at <= requested_at {
                     return Err(ValidationError::ExpiresBeforeRequested);
+                }
+                if *allowance_ms == Some(0) {
+                    return Err(ValidationError::EmptyAllowance);
                 }
                 Ok(())
             }

@@ -40,6 +40,24 @@ pub struct ApprovalRecord {
     /// When the approved call was forwarded (claimed); an approval forwards once.
     #[serde(default)]
     pub forwarded_at: Option<Timestamp>,
+    /// The rule's allowance: approving this call also admits the same tool for the same grant this
+    /// long after the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance_ms: Option<u64>,
+    /// Until when that allowance admits calls, set when approved: the decision's own stamped time plus
+    /// the allowance, so every replica computes the same instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance_until: Option<Timestamp>,
+}
+
+impl ApprovalRecord {
+    /// Whether this approval's allowance admits `tool` of `server` for `grant` at `now`.
+    pub fn allows(&self, grant: &str, server: &str, tool: &str, now: Timestamp) -> bool {
+        self.allowance_until.is_some_and(|until| now < until)
+            && self.grant == grant
+            && self.server == server
+            && self.tool == tool
+    }
 }
 
 /// Where an approval stands.
@@ -120,6 +138,11 @@ pub(super) fn decide(
     };
     if let Some(record) = Arc::make_mut(&mut state.approvals).get_mut(id) {
         record.state = decided.clone();
+        if approve {
+            record.allowance_until = record
+                .allowance_ms
+                .map(|ms| Timestamp(at.as_millis().saturating_add(ms)));
+        }
     }
     Ok(Applied::Approval { state: decided })
 }

@@ -77,9 +77,13 @@ fn text(decision: &Decision) -> String {
         }
         Outcome::RequireApproval {
             timeout_ms,
+            allowance_ms,
             reservations,
         } => {
             out += &format!("timeout:  {}s\n", timeout_ms / 1000);
+            if let Some(allowance_ms) = allowance_ms {
+                out += &format!("allowance: {}s\n", allowance_ms / 1000);
+            }
             reservations
         }
         Outcome::Allow { reservations } => reservations,

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_gateway::approvals::{ApprovalError, ApprovalFuture, ApprovalTicket, Approvals, Verdict};
+use portcullis_gateway::approvals::{
+    Allowance, ApprovalError, ApprovalFuture, ApprovalTicket, Approvals, Verdict,
+};
 use portcullis_gateway::clock::Clock as _;
 use portcullis_policy::Timestamp;
 use portcullis_store::{
@@ -62,6 +64,7 @@ impl StoreApprovals {
                 },
                 requested_at: ticket.requested_at,
                 expires_at: ticket.expires_at,
+                allowance_ms: ticket.allowance_ms,
             };
             match self.store.propose(command).await.map(|r| r.into_result()) {
                 Ok(Ok(_)) => return Ok(id),
@@ -151,6 +154,25 @@ impl Approvals for StoreApprovals {
     fn outcome(&self, id: String) -> ApprovalFuture<'_, Result<Verdict, ApprovalError>> {
         Box::pin(self.follow(id))
     }
+
+    fn allowance(&self, grant: &str, server: &str, tool: &str, now: Timestamp) -> Option<Allowance> {
+        // This node's applied state: a decision reaches it with the log, never by asking the leader.
+        let snapshot = self.store.current();
+        snapshot
+            .state
+            .approvals
+            .values()
+            .filter(|record| record.allows(grant, server, tool, now))
+            .filter_map(|record| match (&record.state, record.allowance_until) {
+                (ApprovalState::Approved { by, .. }, Some(until)) => Some(Allowance {
+                    approval: record.id.clone(),
+                    by: by.clone(),
+                    until,
+                }),
+                _ => None,
+            })
+            .max_by_key(|allowance| allowance.until)
+    }
 }
 
 /// Whether `record` is a request for the same call: grant, server, tool, arguments, policy version.
@@ -237,6 +259,7 @@ mod tests {
             policy_revision: 1,
             requested_at: Timestamp(1_000),
             expires_at: Timestamp(61_000),
+            allowance_ms: None,
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod admin_cluster;
+pub mod approvals;
 pub mod cluster;
 pub mod demo;
 pub mod run;

@@ -60,7 +60,9 @@ impl Calls {
         let (message, finish) = match self.era.admit(&self.node, &self.session, message).await {
             Admitted::Initialize(message) => (message.clone(), Ok(Finish::Initialize(Box::new(message)))),
             Admitted::Request(message) => {
-                let finish = finish_for(&self.node, &self.caller, &self.session, &message).await;
+                // A parked call's heartbeats go straight to the client's output.
+                let heartbeats = Some(self.out.clone());
+                let finish = finish_for(&self.node, &self.caller, &self.session, &message, heartbeats).await;
                 (message, finish)
             }
             Admitted::Answered(answer) => return self.reply(shape.apply(answer)).await,
