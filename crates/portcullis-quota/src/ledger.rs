@@ -140,6 +140,8 @@ impl CounterStore for Ledger {
     }
 
     fn reserve(&self, increments: &[Increment]) -> Result<(), Exhausted> {
+        // Taken before the slices' lock, so the lock is never held while reading the watch.
+        let applied = self.applied();
         let mut slices = self.slices();
         let mut refused = None;
         let mut low = false;
@@ -153,6 +155,11 @@ impl CounterStore for Ledger {
             slice.demand += inc.amount;
             slice.unit = slice.unit.max(inc.amount);
             if let Some(ceiling) = inc.ceiling {
+                // Never spend a slice from before a reset this node has applied.
+                let epoch = applied.state.quota_epoch(&slice.key);
+                if epoch > slice.epoch {
+                    slice.renew(epoch);
+                }
                 slice.ceiling = Some(ceiling.into());
                 if refused.is_none() && (slice.unnamed.is_some() || !slice.admits(inc.amount)) {
                     slice.starved = true;
@@ -170,6 +177,7 @@ impl CounterStore for Ledger {
                 slice.uses += 1;
                 if inc.ceiling.is_some() {
                     slice.used += inc.amount;
+                    slice.pending += inc.amount;
                     low |= slice.spare() < slice.unit;
                 } else {
                     slice.unsynced += inc.amount;
@@ -183,8 +191,17 @@ impl CounterStore for Ledger {
         Ok(())
     }
 
-    fn commit(&self, _increments: &[Increment]) {
-        // The slice was charged to the cluster when it was granted; spending it is final locally.
+    fn commit(&self, increments: &[Increment]) {
+        // The slice was charged to the cluster when it was granted; spending it is final locally,
+        // and only the count of reservations in flight changes.
+        let mut slices = self.slices();
+        for inc in increments {
+            if inc.ceiling.is_some()
+                && let Some(slice) = slices.get_mut(&inc.key)
+            {
+                slice.committed(inc.amount);
+            }
+        }
     }
 
     fn rollback(&self, increments: &[Increment]) {
@@ -192,7 +209,7 @@ impl CounterStore for Ledger {
         for inc in increments {
             if let Some(slice) = slices.get_mut(&inc.key) {
                 if inc.ceiling.is_some() {
-                    slice.used = (slice.used - inc.amount).max(0.0);
+                    slice.rolled_back(inc.amount);
                 } else {
                     slice.unsynced -= inc.amount;
                 }
