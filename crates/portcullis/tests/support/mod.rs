@@ -14,6 +14,8 @@
 pub mod admin;
 pub mod admin_cluster;
 pub mod cluster;
+pub mod quota;
+pub mod relayed;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
