@@ -140,6 +140,8 @@ impl CounterStore for Ledger {
     }
 
     fn reserve(&self, increments: &[Increment]) -> Result<(), Exhausted> {
+        // Taken before the slices' lock, so the lock is never held while reading the watch.
+        let applied = self.applied();
         let mut slices = self.slices();
         let mut refused = None;
         let mut low = false;
@@ -153,9 +155,17 @@ impl CounterStore for Ledger {
             slice.demand += inc.amount;
             slice.unit = slice.unit.max(inc.amount);
             if let Some(ceiling) = inc.ceiling {
+                // Never spend a slice from before a reset this node has applied.
+                let epoch = applied.state.quota_epoch(&slice.key);
+                if epoch > slice.epoch {
+                    slice.renew(epoch);
+                }
                 slice.ceiling = Some(ceiling.into());
                 if refused.is_none() && (slice.unnamed.is_some() || !slice.admits(inc.amount)) {
                     slice.starved = true;
+                    // Refused calls are demand too: a slice that had gone idle (and gave its quota
+                    // back) must keep the grant this starvation asks for, not return it at once.
+                    slice.idle_looks = 0;
                     refused = Some(self.refusal(inc, slice, ceiling));
                 }
             }
@@ -170,6 +180,7 @@ impl CounterStore for Ledger {
                 slice.uses += 1;
                 if inc.ceiling.is_some() {
                     slice.used += inc.amount;
+                    slice.pending += inc.amount;
                     low |= slice.spare() < slice.unit;
                 } else {
                     slice.unsynced += inc.amount;
@@ -183,8 +194,17 @@ impl CounterStore for Ledger {
         Ok(())
     }
 
-    fn commit(&self, _increments: &[Increment]) {
-        // The slice was charged to the cluster when it was granted; spending it is final locally.
+    fn commit(&self, increments: &[Increment]) {
+        // The slice was charged to the cluster when it was granted; spending it is final locally,
+        // and only the count of reservations in flight changes.
+        let mut slices = self.slices();
+        for inc in increments {
+            if inc.ceiling.is_some()
+                && let Some(slice) = slices.get_mut(&inc.key)
+            {
+                slice.committed(inc.amount);
+            }
+        }
     }
 
     fn rollback(&self, increments: &[Increment]) {
@@ -192,7 +212,7 @@ impl CounterStore for Ledger {
         for inc in increments {
             if let Some(slice) = slices.get_mut(&inc.key) {
                 if inc.ceiling.is_some() {
-                    slice.used = (slice.used - inc.amount).max(0.0);
+                    slice.rolled_back(inc.amount);
                 } else {
                     slice.unsynced -= inc.amount;
                 }
@@ -203,5 +223,71 @@ impl CounterStore for Ledger {
     fn prune(&self, now_ms: u64) {
         // A slice dies with its window: nothing to give back, the store prunes the counter.
         self.slices().retain(|key, _| key.window.end_ms() > now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use portcullis_gateway::counters::Partition;
+    use portcullis_policy::{Ceiling, CounterId, Window};
+    use portcullis_store::QuotaGrant;
+
+    use super::*;
+    use crate::plan::{Tuning, plan};
+
+    fn increment() -> Increment {
+        Increment {
+            key: CounterKey {
+                partition: Partition::Identity {
+                    grant: Arc::from("agent"),
+                    policy: Arc::from("p"),
+                },
+                counter: CounterId {
+                    scope: Arc::from("echo"),
+                    name: Arc::from("calls"),
+                },
+                window: Window {
+                    start_ms: 0,
+                    len_ms: 60_000,
+                },
+            },
+            amount: 1.0,
+            ceiling: Some(Ceiling {
+                max: 1e9,
+                strict: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_slice_that_went_idle_keeps_the_grant_its_refused_calls_asked_for() {
+        let (_publish, applied) = watch::channel(Arc::new(StateSnapshot::default()));
+        let ledger = Ledger::new(1, applied);
+        let inc = increment();
+        let tuning = Tuning::default();
+        let state = portcullis_store::State::default();
+        assert!(ledger.reserve(std::slice::from_ref(&inc)).is_err());
+        // The slice sat idle long enough to give its quota back; then calls come and are refused.
+        if let Some(slice) = ledger.slices().get_mut(&inc.key) {
+            slice.idle_looks = tuning.idle_looks * 10;
+        }
+        assert!(ledger.reserve(std::slice::from_ref(&inc)).is_err());
+        let asked = plan(&mut ledger.slices(), &state, 1, 1_000, 0, &tuning, Duration::ZERO);
+        assert_eq!(asked.asks.len(), 1);
+        // The grant arrives and the planner, woken by the refusals, looks again at once.
+        if let Some(slice) = ledger.slices().get_mut(&inc.key) {
+            slice.in_flight = false;
+            slice.granted(&QuotaGrant {
+                granted: 100.0,
+                capped: false,
+                remaining: 1e9,
+                epoch: 0,
+            });
+        }
+        let next = plan(&mut ledger.slices(), &state, 1, 1_000, 0, &tuning, Duration::ZERO);
+        assert!(next.returns.is_empty(), "the grant went straight back: {next:?}");
+        assert!(ledger.reserve(std::slice::from_ref(&inc)).is_ok());
     }
 }

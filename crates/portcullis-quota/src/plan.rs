@@ -98,6 +98,9 @@ pub fn plan(
             continue;
         }
         let view = state.quota(&slice.key);
+        if view.epoch > slice.epoch {
+            slice.renew(view.epoch);
+        }
         let sharing = view
             .by_node
             .map_or(0, |nodes| nodes.len() + usize::from(!nodes.contains_key(&node)));
@@ -108,6 +111,7 @@ pub fn plan(
             batch.returns.push(QuotaReturn {
                 key: slice.key.clone(),
                 amount,
+                epoch: slice.epoch,
             });
             continue;
         }

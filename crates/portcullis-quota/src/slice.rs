@@ -15,6 +15,13 @@ pub struct Slice {
     pub held: f64,
     /// Reserved or committed out of `held`.
     pub used: f64,
+    /// The counter's epoch `held` was granted in; a reset starts the next one (`renew`).
+    pub epoch: u64,
+    /// Reserved and not yet committed or rolled back, whichever epoch it came from.
+    pub pending: f64,
+    /// Reservations from an older epoch that may still roll back: their units went with that epoch,
+    /// so rollbacks are absorbed here (up to this much) instead of refilling the current slice.
+    pub stale: f64,
     /// A grant reached a strict ceiling exactly: spending must stay strictly below `held`.
     pub capped: bool,
     /// Counted without a ceiling and not yet added to the store (such counters need no escrow).
@@ -50,6 +57,9 @@ impl Slice {
             ceiling,
             held: 0.0,
             used: 0.0,
+            epoch: 0,
+            pending: 0.0,
+            stale: 0.0,
             capped: false,
             unsynced: 0.0,
             demand: 0.0,
@@ -81,8 +91,42 @@ impl Slice {
         }
     }
 
+    /// The counter was reset into `epoch`: what this node held before belongs to the old budget,
+    /// which the store already forgot, so it is dropped rather than spent on top of the new one.
+    pub fn renew(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        // Everything in flight may be from the old epoch; counting too much here only wastes a
+        // rollback's units, counting too little would hand old units to the new budget.
+        self.stale = self.pending;
+        self.held = 0.0;
+        self.used = 0.0;
+        self.capped = false;
+        self.full = false;
+    }
+
+    /// A reservation of `amount` became final.
+    pub fn committed(&mut self, amount: f64) {
+        self.pending = (self.pending - amount).max(0.0);
+    }
+
+    /// A reservation of `amount` was taken back: its units return to the slice unless they may have
+    /// come from an epoch before the last reset.
+    pub fn rolled_back(&mut self, amount: f64) {
+        self.pending = (self.pending - amount).max(0.0);
+        let absorbed = self.stale.min(amount);
+        self.stale -= absorbed;
+        self.used = (self.used - (amount - absorbed)).max(0.0);
+    }
+
     /// Takes a grant from the store.
     pub fn granted(&mut self, grant: &QuotaGrant) {
+        // A grant charged before a reset this slice already saw went with the old budget.
+        if grant.epoch < self.epoch {
+            return;
+        }
+        if grant.epoch > self.epoch {
+            self.renew(grant.epoch);
+        }
         self.held += grant.granted;
         self.capped |= grant.capped;
         self.full = grant.remaining < self.unit.max(f64::MIN_POSITIVE);
@@ -113,6 +157,7 @@ mod tests {
             granted: 2.0,
             capped: false,
             remaining: 5.0,
+            epoch: 0,
         });
         assert!(s.admits(2.0) && !s.admits(2.5));
         s.capped = true;
@@ -128,8 +173,43 @@ mod tests {
             granted: 1.0,
             capped: false,
             remaining: 0.5,
+            epoch: 0,
         });
         assert!(s.full && !s.starved);
         assert_eq!(s.spare(), 1.0);
+    }
+
+    fn grant(granted: f64, epoch: u64) -> QuotaGrant {
+        QuotaGrant {
+            granted,
+            capped: false,
+            remaining: 100.0,
+            epoch,
+        }
+    }
+
+    #[test]
+    fn a_reset_drops_the_old_slice_and_old_rollbacks_do_not_refill_the_new_one() {
+        let mut s = slice();
+        s.granted(&grant(5.0, 0));
+        // Three reserved (two still in flight), then the counter is reset.
+        s.used = 3.0;
+        s.pending = 2.0;
+        s.granted(&grant(4.0, 1));
+        assert_eq!((s.epoch, s.held, s.used, s.spare()), (1, 4.0, 0.0, 4.0));
+        // A grant charged before the reset arrives late: it went with the old budget.
+        s.granted(&grant(9.0, 0));
+        assert_eq!(s.held, 4.0);
+        // The new epoch's slice is spent; the two old reservations roll back: no unit comes back.
+        s.used = 4.0;
+        s.pending += 4.0;
+        s.rolled_back(1.0);
+        s.rolled_back(1.0);
+        assert_eq!(s.spare(), 0.0);
+        // Once the old ones are accounted for, rollbacks refill the slice again.
+        s.rolled_back(1.0);
+        assert_eq!(s.spare(), 1.0);
+        s.committed(3.0);
+        assert_eq!(s.pending, 0.0);
     }
 }

@@ -1,6 +1,7 @@
 //! Ledgers of two "nodes" leasing from one real (single-voter) store: reservations come from local
 //! slices, the pair never admits more than the limit and admits nearly all of it, a rollback gives the
-//! units back, a dead node's slice is lost but never spent twice, and without the store a node spends
+//! units back, a dead node's slice is lost but never spent twice, a counter reset neither lets slices
+//! held before it add to the fresh budget nor loses that budget, and without the store a node spends
 //! what it holds and then says why it can't admit more.
 
 #![allow(
@@ -18,7 +19,7 @@ use portcullis_gateway::clock::ManualClock;
 use portcullis_gateway::counters::{CounterKey, CounterStore, Exhausted, Increment, Partition};
 use portcullis_policy::{Ceiling, CounterId, Window};
 use portcullis_quota::{Ledger, Tuning, run};
-use portcullis_store::{Store, StoreConfig};
+use portcullis_store::{AppRequest, Store, StoreConfig};
 use tokio::task::JoinHandle;
 
 const NOW: u64 = 1_000_000;
@@ -192,6 +193,61 @@ async fn a_dead_nodes_slice_is_lost_not_spent_twice() {
     let total = admitted.load(Ordering::Relaxed) as f64;
     eprintln!("admitted {total} of {limit} with node 1 dead");
     assert!(total <= limit);
+    task_b.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reset_slices_held_before_it_are_not_spent_and_the_fresh_budget_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let limit = 200.0;
+    let inc = increment(limit, 1.0);
+    let key = portcullis_quota::store_key(&inc.key);
+    let (a, task_a) = node(&store, 1);
+    let (b, task_b) = node(&store, 2);
+    // Node 1 admits some calls, keeps two in flight, and holds spare quota when the reset comes.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        admit_one(&a, &inc).await.unwrap();
+        let spare = store.current().state.quota(&key).charged - a.current(&inc.key);
+        if spare >= 5.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 1 never held spare quota");
+    }
+    reserve_one(&a, &inc).await.unwrap();
+    reserve_one(&a, &inc).await.unwrap();
+    let before = store.current().state.quota(&key).charged;
+    store
+        .propose(AppRequest::ResetCounter { key: key.clone() })
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    while store.current().state.quota(&key).epoch == 0 {
+        assert!(Instant::now() < deadline, "the reset never applied");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let admitted = Arc::new(AtomicU64::new(0));
+    let hammers = [
+        tokio::spawn(hammer(Arc::clone(&a), inc.clone(), Arc::clone(&admitted))),
+        tokio::spawn(hammer(Arc::clone(&b), inc.clone(), Arc::clone(&admitted))),
+    ];
+    for hammer in hammers {
+        tokio::time::timeout(PATIENCE, hammer).await.unwrap().unwrap();
+    }
+    // The two calls in flight at the reset fail upstream: their units went with the old budget.
+    a.rollback(std::slice::from_ref(&inc));
+    a.rollback(std::slice::from_ref(&inc));
+    let late = u64::from(a.reserve(std::slice::from_ref(&inc)).is_ok());
+    let admitted = admitted.load(Ordering::Relaxed) as f64 + late as f64;
+    eprintln!("charged {before} before the reset; admitted {admitted} of {limit} after it");
+    assert!(admitted <= limit, "admitted {admitted} > {limit} after the reset");
+    assert!(
+        admitted >= 0.95 * limit,
+        "admitted only {admitted} of {limit} after the reset"
+    );
+    task_a.abort();
     task_b.abort();
 }
 

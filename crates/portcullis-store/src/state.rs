@@ -48,6 +48,10 @@ pub struct State {
     /// Escrowed quota: per counter, how much of its value each node leased (consumed or still holds).
     #[serde(with = "crate::pairs", default)]
     pub quota_leases: Arc<BTreeMap<CounterKey, NodeCharges>>,
+    /// How many times each counter was reset in its window: slices leased before a reset belong to
+    /// an older epoch, which nodes stop spending and the store stops taking back.
+    #[serde(with = "crate::pairs", default)]
+    pub quota_epochs: Arc<BTreeMap<CounterKey, u64>>,
     /// Approvals by id.
     pub approvals: Arc<BTreeMap<String, ApprovalRecord>>,
     /// Agent sessions by id.

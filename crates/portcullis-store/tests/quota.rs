@@ -1,6 +1,7 @@
 //! Escrowed quota commands: grants never exceed a ceiling, returns never open headroom that was not
-//! leased, ended windows grant nothing, and the same log gives the same state (with a proptest over
-//! random interleavings of nodes leasing, spending, returning, resetting and pruning).
+//! leased, ended windows grant nothing, a reset starts an epoch that slices from before it can't
+//! touch, and the same log gives the same state (with a proptest over random interleavings of nodes
+//! leasing, spending, returning, resetting and pruning).
 
 #![allow(
     clippy::unwrap_used,
@@ -50,9 +51,14 @@ fn ask(partition: &str, want: f64, ceiling: CounterCeiling) -> QuotaAsk {
 }
 
 fn back(partition: &str, amount: f64) -> QuotaReturn {
+    back_from(partition, amount, 0)
+}
+
+fn back_from(partition: &str, amount: f64, epoch: u64) -> QuotaReturn {
     QuotaReturn {
         key: key(partition),
         amount,
+        epoch,
     }
 }
 
@@ -155,6 +161,46 @@ fn an_ended_window_grants_nothing_and_prune_and_reset_forget_leases() {
 }
 
 #[test]
+fn a_reset_starts_an_epoch_whose_budget_slices_from_before_it_cannot_touch() {
+    let mut state = State::default();
+    let grants = apply(&mut state, 1, lease(1, 0, vec![ask("g", 6.0, lte(10.0))], vec![]));
+    assert_eq!((grants[0].granted, grants[0].epoch), (6.0, 0));
+    state
+        .apply(2, AppRequest::ResetCounter { key: key("g") })
+        .into_result()
+        .unwrap();
+    assert_eq!(state.quota(&key("g")).epoch, 1);
+    assert_eq!(state.quota(&key("g")).charged, 0.0);
+    // Node 1 leases from the fresh budget; the grant says which epoch it belongs to.
+    let grants = apply(
+        &mut state,
+        3,
+        lease(1, 0, vec![ask("g", 10.0, lte(10.0))], vec![]),
+    );
+    assert_eq!((grants[0].granted, grants[0].epoch), (10.0, 1));
+    // Its return of the slice from before the reset, sent before it saw the reset, frees nothing:
+    // otherwise 6 more could be leased on top of the 10 it holds.
+    apply(&mut state, 4, lease(1, 0, vec![], vec![back_from("g", 6.0, 0)]));
+    assert_eq!(state.quota(&key("g")).charged, 10.0);
+    let grants = apply(&mut state, 5, lease(2, 0, vec![ask("g", 6.0, lte(10.0))], vec![]));
+    assert_eq!(grants[0].granted, 0.0);
+    // A return from the current epoch frees headroom as before.
+    apply(&mut state, 6, lease(1, 0, vec![], vec![back_from("g", 4.0, 1)]));
+    assert_eq!(state.quota(&key("g")).charged, 6.0);
+    // A reset of a counter no node leased from starts no epoch; prune forgets epochs with windows.
+    state
+        .apply(7, AppRequest::ResetCounter { key: key("h") })
+        .into_result()
+        .unwrap();
+    assert_eq!(state.quota(&key("h")).epoch, 0);
+    state
+        .apply(8, AppRequest::PruneCounters { before_ms: WINDOW })
+        .into_result()
+        .unwrap();
+    assert!(state.quota_epochs.is_empty());
+}
+
+#[test]
 fn validation_refuses_bad_numbers_and_oversized_batches() {
     let nan = lease(1, 0, vec![ask("g", f64::NAN, lte(1.0))], vec![]);
     assert!(matches!(
@@ -192,40 +238,50 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 proptest! {
-    /// Nodes spend only what they were granted; the cluster's spending since the last reset never
-    /// passes the ceiling, the counter never goes below what was consumed, and replaying the same log
-    /// gives the same state.
+    /// Nodes spend only what they were granted in the counter's current epoch, and may still return a
+    /// slice from before a reset they have not seen yet: the cluster's spending since the last reset
+    /// never passes the ceiling, what nodes spent or hold in the current epoch never exceeds what the
+    /// counter was charged, and replaying the same log gives the same state.
     #[test]
     fn the_cluster_never_spends_more_than_the_ceiling(max in 1u8..40, steps in prop::collection::vec(step(), 1..80)) {
         let max = f64::from(max);
         let mut state = State::default();
         let mut log = Vec::new();
-        // What each node holds unspent, and what the cluster spent since the window began or was reset.
-        let mut held: BTreeMap<u64, f64> = BTreeMap::new();
+        // What each node holds unspent and the epoch it was granted in, and what the cluster spent
+        // since the window began or was last reset.
+        let mut held: BTreeMap<u64, (u64, f64)> = BTreeMap::new();
         let mut spent = 0.0;
         let mut pruned = false;
         for (index, step) in steps.into_iter().enumerate() {
             let index = index as u64 + 1;
+            let current = state.quota_epoch(&key("g"));
             let command = match step {
                 Step::Lease { node, want, give_back } => {
-                    let mine = held.get(&node).copied().unwrap_or(0.0);
-                    let returns = if give_back && mine > 0.0 { vec![back("g", mine)] } else { vec![] };
+                    let (epoch, mine) = held.get(&node).copied().unwrap_or((current, 0.0));
+                    // The node may not have seen a reset yet: it returns with the epoch it knows.
+                    let returns = if give_back && mine > 0.0 { vec![back_from("g", mine, epoch)] } else { vec![] };
                     if give_back {
-                        held.insert(node, 0.0);
+                        held.insert(node, (epoch, 0.0));
                     }
                     lease(node, if pruned { WINDOW } else { 0 }, vec![ask("g", f64::from(want), lte(max))], returns)
                 }
+                // Pruning happens only after the window ended, and a slice dies with its window.
+                Step::Spend { .. } if pruned => continue,
                 Step::Spend { node, amount } => {
-                    let mine = held.entry(node).or_default();
+                    let (epoch, mine) = held.entry(node).or_insert((current, 0.0));
+                    // A node that sees a newer epoch drops what it held before it.
+                    if *epoch < current {
+                        *epoch = current;
+                        *mine = 0.0;
+                    }
                     if *mine >= f64::from(amount) {
                         *mine -= f64::from(amount);
                         spent += f64::from(amount);
                     }
                     continue;
                 }
-                // A reset starts a fresh budget; slices held before it are what the gateway drops.
+                // A reset starts a fresh budget; nodes keep their slices until they notice.
                 Step::Reset => {
-                    held.clear();
                     spent = 0.0;
                     AppRequest::ResetCounter { key: key("g") }
                 }
@@ -239,10 +295,16 @@ proptest! {
             if let Applied::Quota { grants } = state.apply(index, command.clone()).into_result().unwrap()
                 && let AppRequest::LeaseQuota { node, .. } = command
             {
-                *held.entry(node).or_default() += grants[0].granted;
+                let (epoch, mine) = held.entry(node).or_insert((grants[0].epoch, 0.0));
+                if grants[0].epoch > *epoch {
+                    *epoch = grants[0].epoch;
+                    *mine = 0.0;
+                }
+                *mine += grants[0].granted;
             }
             let charged = state.quota(&key("g")).charged;
-            let holding: f64 = held.values().sum();
+            let current = state.quota_epoch(&key("g"));
+            let holding: f64 = held.values().filter(|(epoch, _)| *epoch == current).map(|(_, mine)| mine).sum();
             prop_assert!(charged <= max, "charged {charged} > {max}");
             prop_assert!(spent + holding <= charged + 1e-9 || pruned, "spent {spent} + held {holding} > charged {charged}");
             prop_assert!(spent <= max);

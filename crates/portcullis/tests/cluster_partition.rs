@@ -12,50 +12,20 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use portcullis_peers::Relay;
 use support::cluster::{
-    NodeSpec, PATIENCE, Running, Scratch, agreed_leader, deny_echo, echo, free_addr_on, readyz, session,
-    until_denied,
+    NodeSpec, PATIENCE, Running, Scratch, agreed_leader, deny_echo, echo, readyz, session, until_denied,
 };
+use support::relayed::{heal, isolate, three_relayed_nodes};
 
 const OPEN: &str = r#"{"version": "1", "default": "deny", "tools": {"echo": {}}}"#;
-
-/// Node `id`'s own loopback address: its outbound Raft traffic leaves from it, so relays can tell
-/// which node is calling.
-fn node_ip(id: u64) -> IpAddr {
-    IpAddr::from([127, 0, 0, 10 + u8::try_from(id).unwrap()])
-}
 
 #[test]
 fn an_isolated_follower_keeps_enforcing_refuses_writes_and_converges_after_healing() {
     let scratch = Scratch::new("partition");
     // Each node listens for Raft on its own address; peers reach it only through its relay.
-    let binds: Vec<String> = (1..=3).map(|id| free_addr_on(node_ip(id))).collect();
-    let relays: Vec<Relay> = binds
-        .iter()
-        .map(|bind| {
-            let target: SocketAddr = bind.parse().unwrap();
-            Relay::start("127.0.0.1:0".parse().unwrap(), target).unwrap()
-        })
-        .collect();
-    let seed = relays[0].addr().to_string();
-    let specs: Vec<NodeSpec> = (1..=3u64)
-        .map(|id| {
-            let i = usize::try_from(id - 1).unwrap();
-            let mut spec = NodeSpec::new(
-                &scratch.0,
-                id,
-                binds[i].clone(),
-                (id != 1).then_some(seed.as_str()),
-                OPEN,
-            );
-            spec.advertise = Some(relays[i].addr().to_string());
-            spec
-        })
-        .collect();
+    let (relays, specs) = three_relayed_nodes(&scratch.0, OPEN);
 
     eprintln!("phase 1: three nodes, all raft traffic through relays");
     let nodes: Vec<Running> = specs.iter().map(NodeSpec::start).collect();
@@ -69,10 +39,7 @@ fn an_isolated_follower_keeps_enforcing_refuses_writes_and_converges_after_heali
     let cut_id = specs[cut].id;
 
     eprintln!("phase 2: isolate follower node {cut_id} (leader is node {leader})");
-    relays[cut].cut();
-    for &i in &majority {
-        relays[i].cut_from(node_ip(cut_id));
-    }
+    isolate(&relays, &specs, cut);
 
     eprintln!("phase 3: a write through node {cut_id} and one through the leader");
     specs[cut].write_policy(&deny_echo("written on the cut-off node"));
@@ -118,9 +85,7 @@ fn an_isolated_follower_keeps_enforcing_refuses_writes_and_converges_after_heali
     assert_eq!(status, 503, "a cut-off node says it is not ready: {body}");
 
     eprintln!("phase 5: heal; node {cut_id} converges to the majority's version");
-    for relay in &relays {
-        relay.heal();
-    }
+    heal(&relays);
     let healed = Instant::now();
     until_denied(
         &mut [(cut_id, &mut sessions[cut])],

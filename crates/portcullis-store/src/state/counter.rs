@@ -118,7 +118,7 @@ pub(super) fn add(
 }
 
 pub(super) fn reset(state: &mut State, key: &CounterKey) -> Result<Applied, ApplyError> {
-    super::quota::forget(state, key);
+    super::quota::reset(state, key);
     if state.counters.contains_key(key) {
         Arc::make_mut(&mut state.counters).remove(key);
     }

@@ -7,6 +7,11 @@
 //! off the counter again, but never more than the node was charged, so a late or repeated return can't
 //! open headroom that was never leased.
 //!
+//! A reset (`ResetCounter`) zeroes the counter and bumps its epoch. Every grant says which epoch it
+//! was charged in and every return which epoch it gives back to, so a slice leased before the reset
+//! can neither be spent on top of the fresh budget (nodes drop it once they see the new epoch) nor
+//! free headroom in it (a return from an older epoch frees nothing).
+//!
 //! One `LeaseQuota` entry carries every return and request a node has at that moment, so the log
 //! sees a few entries per node per second, not one per call.
 
@@ -38,6 +43,10 @@ pub struct QuotaReturn {
     pub key: CounterKey,
     /// How much of its slice the node did not spend.
     pub amount: f64,
+    /// The epoch the slice was granted in (see the module docs); a return from an older one frees
+    /// nothing.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// What one ask got.
@@ -49,6 +58,9 @@ pub struct QuotaGrant {
     pub capped: bool,
     /// The counter's headroom left after this grant (the asking node sizes its next ask by it).
     pub remaining: f64,
+    /// The counter's epoch the grant was charged in: a node drops what it holds from older ones.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// How much each node is charged for one counter: what it consumed plus what it still holds.
@@ -61,6 +73,8 @@ pub struct QuotaView<'a> {
     pub charged: f64,
     /// The same, per node that leased a slice.
     pub by_node: Option<&'a NodeCharges>,
+    /// How many times the counter was reset in its window.
+    pub epoch: u64,
 }
 
 impl State {
@@ -69,7 +83,13 @@ impl State {
         QuotaView {
             charged: self.counters.get(key).copied().unwrap_or(0.0),
             by_node: self.quota_leases.get(key),
+            epoch: self.quota_epoch(key),
         }
+    }
+
+    /// How many times `key` was reset in its window (0 when never).
+    pub fn quota_epoch(&self, key: &CounterKey) -> u64 {
+        self.quota_epochs.get(key).copied().unwrap_or(0)
     }
 }
 
@@ -88,6 +108,11 @@ pub(super) fn lease(
 }
 
 fn give_back(state: &mut State, node: NodeId, back: QuotaReturn) {
+    // What a node held before a reset was wiped with the counter; taking it off again would open
+    // headroom in the fresh budget.
+    if back.epoch != state.quota_epoch(&back.key) {
+        return;
+    }
     let charged = state
         .quota_leases
         .get(&back.key)
@@ -107,6 +132,7 @@ fn give_back(state: &mut State, node: NodeId, back: QuotaReturn) {
 }
 
 fn grant(state: &mut State, node: NodeId, at: Timestamp, ask: QuotaAsk) -> QuotaGrant {
+    let epoch = state.quota_epoch(&ask.key);
     let value = state.counters.get(&ask.key).copied().unwrap_or(0.0);
     let headroom = (ask.ceiling.max - value).max(0.0);
     // A slice for a window that is over could never be spent in it; refusing keeps pruned windows
@@ -122,6 +148,7 @@ fn grant(state: &mut State, node: NodeId, at: Timestamp, ask: QuotaAsk) -> Quota
             granted: 0.0,
             capped: false,
             remaining: headroom,
+            epoch,
         };
     }
     charge(state, node, &ask.key, granted);
@@ -129,6 +156,7 @@ fn grant(state: &mut State, node: NodeId, at: Timestamp, ask: QuotaAsk) -> Quota
         granted,
         capped: ask.ceiling.strict && granted >= headroom,
         remaining: headroom - granted,
+        epoch,
     }
 }
 
@@ -154,11 +182,17 @@ fn charge(state: &mut State, node: NodeId, key: &CounterKey, delta: f64) {
     }
 }
 
-/// Forgets who holds what of a counter (it was reset).
-pub(super) fn forget(state: &mut State, key: &CounterKey) {
-    if state.quota_leases.contains_key(key) {
-        Arc::make_mut(&mut state.quota_leases).remove(key);
+/// Forgets who holds what of a counter and starts its next epoch (it was reset).
+pub(super) fn reset(state: &mut State, key: &CounterKey) {
+    // No node is charged, so none holds a slice to invalidate (and resets of unknown keys leave
+    // nothing behind).
+    if !state.quota_leases.contains_key(key) {
+        return;
     }
+    Arc::make_mut(&mut state.quota_leases).remove(key);
+    let epochs = Arc::make_mut(&mut state.quota_epochs);
+    let epoch = epochs.entry(key.clone()).or_insert(0);
+    *epoch = epoch.saturating_add(1);
 }
 
 /// Forgets leases whose window ended at or before `before_ms`.
@@ -169,5 +203,12 @@ pub(super) fn prune(state: &mut State, before_ms: u64) {
         .any(|key| key.window_end_ms() <= before_ms)
     {
         Arc::make_mut(&mut state.quota_leases).retain(|key, _| key.window_end_ms() > before_ms);
+    }
+    if state
+        .quota_epochs
+        .keys()
+        .any(|key| key.window_end_ms() <= before_ms)
+    {
+        Arc::make_mut(&mut state.quota_epochs).retain(|key, _| key.window_end_ms() > before_ms);
     }
 }

@@ -16,6 +16,8 @@ pub mod admin_cluster;
 pub mod approvals;
 pub mod cluster;
 pub mod demo;
+pub mod quota;
+pub mod relayed;
 pub mod run;
 
 use std::io::{BufRead, BufReader};
