@@ -78,7 +78,7 @@ pub async fn handle(
 /// 2026-07-28 envelope (`_meta` keys under `io.modelcontextprotocol/`, and the gateway's own session
 /// key) belongs to the client's hop and would make such a server refuse the request. Everything else
 /// in `_meta` passes on untouched.
-fn strip_envelope(mut message: Value, protocol_keys_too: bool) -> Value {
+pub(super) fn strip_envelope(mut message: Value, protocol_keys_too: bool) -> Value {
     if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut)
         && let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut)
     {
@@ -94,7 +94,7 @@ const ENVELOPE_PREFIX: &str = "io.modelcontextprotocol/";
 
 /// `Mcp-Method`, `Mcp-Name` and the header version must agree with the body (-32020), and the version
 /// must be one the gateway speaks (-32022).
-fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Reject> {
+pub(super) fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Reject> {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let mismatch = |what: &str| {
         Reject::Rpc(
