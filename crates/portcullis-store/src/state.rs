@@ -106,6 +106,7 @@ impl State {
                 token_sha256,
                 labels,
                 server,
+                servers,
                 policy,
                 at,
             } => grant::put(
@@ -115,6 +116,7 @@ impl State {
                     token_sha256,
                     labels,
                     server,
+                    servers,
                     policy,
                     created_at: at,
                     revoked_at: None,
