@@ -176,6 +176,22 @@ async fn one_endpoint_merges_routes_and_survives_a_broken_server() {
     assert_eq!(resources["error"]["code"], -32601, "{resources}");
     let paged = request(&node, &session, "tools/list", json!({"cursor": "page2"})).await;
     assert_eq!(paged["error"]["code"], -32602, "{paged}");
+    let batch = json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]);
+    assert_eq!(
+        post(&node, TOKEN, Some(&session), &batch).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let auth = format!("Bearer {TOKEN}");
+    let future = [
+        ("authorization", auth.as_str()),
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2099-01-01"),
+        ("content-type", "application/json"),
+    ];
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let refused = node.send(Method::POST, node.agent, "/mcp", &future, ping).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], -32022);
 
     node.stop().await;
 }

@@ -37,7 +37,7 @@ use super::{Caller, Reject, auth, body, json_response};
 use crate::ingress;
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
-use crate::protocol::SESSION_HEADER;
+use crate::protocol::{self, SESSION_HEADER};
 use members::Aggregate;
 
 /// The aggregate sessions of this node.
@@ -63,8 +63,10 @@ pub(super) fn router(node: Arc<Node>) -> Router {
 
 /// The grant's only server, when it has just one: `/mcp` is then `/mcp/<server>`.
 fn single_server(caller: &Caller) -> Option<String> {
-    let servers = caller.grant.all_servers();
-    (servers.len() == 1).then(|| servers[0].to_string())
+    match caller.grant.all_servers().as_slice() {
+        [only] => Some(only.to_string()),
+        _ => None,
+    }
 }
 
 async fn post(State(aggregates): State<Arc<Aggregates>>, headers: HeaderMap, body: Body) -> Response {
@@ -94,6 +96,20 @@ async fn handle(
         node.metrics.error("bad_request");
         bad(e.to_response())
     })?;
+    if let Some(version) = headers
+        .get(protocol::VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        && !protocol::is_supported(version)
+    {
+        let why = format!("unsupported MCP-Protocol-Version {version:?}");
+        let supported = serde_json::json!({"supported": protocol::SUPPORTED});
+        return Err(bad(jsonrpc::error_with_data(
+            Value::Null,
+            jsonrpc::UNSUPPORTED_VERSION,
+            &why,
+            supported,
+        )));
+    }
     if message.is_array() {
         let why = "JSON-RPC batches are not served on /mcp: send one message per POST";
         return Err(bad(jsonrpc::error(Value::Null, jsonrpc::INVALID_REQUEST, why)));
