@@ -53,6 +53,7 @@ fn to_proto(record: &GrantRecord) -> pb::Grant {
         created_at_ms: record.created_at.0,
         revoked_at_ms: record.revoked_at.map(|at| at.0),
         token_sha256_prefix: record.token_sha256.chars().take(8).collect(),
+        servers: record.covered().map(str::to_owned).collect(),
     }
 }
 
@@ -85,8 +86,18 @@ impl GrantService for Grants {
         } else {
             request.id
         };
-        if request.server.is_empty() {
+        let mut servers: Vec<String> = Vec::new();
+        for name in std::iter::once(request.server).chain(request.servers) {
+            if !name.is_empty() && !servers.contains(&name) {
+                servers.push(name);
+            }
+        }
+        let Some(server) = servers.first().cloned() else {
             return Err(Status::invalid_argument("a grant needs a server"));
+        };
+        // One server is stored as before, so older readers see the same record.
+        if servers.len() == 1 {
+            servers.clear();
         }
         let policy = policy_ref(&request.policy, request.policy_revision)?;
         let token = mint_token(TOKEN_PREFIX)?;
@@ -94,7 +105,8 @@ impl GrantService for Grants {
             id: id.clone(),
             token_sha256: hash_token(&token),
             labels: request.labels.into_iter().collect::<BTreeMap<_, _>>(),
-            server: request.server,
+            server,
+            servers,
             policy,
             at: self.context.now(),
         })
@@ -118,7 +130,7 @@ impl GrantService for Grants {
             .state
             .grants
             .values()
-            .filter(|g| request.server.is_empty() || g.server == request.server)
+            .filter(|g| request.server.is_empty() || g.covered().any(|s| s == request.server))
             .filter(|g| request.include_revoked || g.revoked_at.is_none())
             .map(to_proto)
             .collect();

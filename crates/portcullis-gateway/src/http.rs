@@ -1,6 +1,8 @@
-//! The agents' listener: Streamable HTTP at `/mcp/<server>`, and the legacy (2024-11-05) HTTP+SSE
+//! The agents' listener: Streamable HTTP at `/mcp/<server>` and, for every server of a grant at once,
+//! at `/mcp` ([`aggregate`]); and the legacy (2024-11-05) HTTP+SSE
 //! transport at `/sse/<server>` + `/messages/<server>`.
 
+mod aggregate;
 mod auth;
 mod batch;
 mod body;
@@ -41,6 +43,7 @@ pub fn router(node: Arc<Node>) -> Router {
                 .delete(standalone::delete),
         )
         .with_state(Arc::clone(&node))
+        .merge(aggregate::router(Arc::clone(&node)))
         .merge(legacy::router(node))
 }
 

@@ -72,10 +72,31 @@ pub enum UpstreamSpec {
 pub struct Grant {
     /// The caller's identity (grant id and labels) as policies see it.
     pub identity: Identity,
-    /// The only server this grant may use.
+    /// The grant's first server: the one `/mcp` serves alone when the grant has no other.
     pub server: Arc<str>,
+    /// Every server this grant may use, `server` first; empty means `server` alone. Several servers
+    /// are served together at `/mcp` (each under the same policy), and each one at `/mcp/<server>`.
+    pub servers: Vec<Arc<str>>,
     /// The policy that applies; `None` denies every call.
     pub policy: Option<PolicyRef>,
+}
+
+impl Grant {
+    /// Whether this grant may use `server`.
+    pub fn covers(&self, server: &str) -> bool {
+        *self.server == *server || self.servers.iter().any(|s| **s == *server)
+    }
+
+    /// Every server this grant may use, `server` first, each once.
+    pub fn all_servers(&self) -> Vec<Arc<str>> {
+        let mut out = vec![Arc::clone(&self.server)];
+        for server in &self.servers {
+            if !out.contains(server) {
+                out.push(Arc::clone(server));
+            }
+        }
+        out
+    }
 }
 
 /// SHA-256 of a bearer token.

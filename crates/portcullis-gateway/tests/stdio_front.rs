@@ -72,6 +72,7 @@ impl Client {
                     labels: BTreeMap::new(),
                 },
                 server: Arc::from("files"),
+                servers: Vec::new(),
                 policy: Some(PolicyRef {
                     name: Arc::from("main"),
                     policy: Arc::new(policy),

@@ -65,8 +65,12 @@ pub enum AppRequest {
         token_sha256: String,
         /// Free-form labels (`identity.labels.<name>` in policies).
         labels: BTreeMap<String, String>,
-        /// The only server this grant may use.
+        /// The grant's first server.
         server: String,
+        /// Every server it may use, `server` first (served together at `/mcp`); empty: `server`
+        /// alone. Absent from entries written before grants could name several servers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        servers: Vec<String>,
         /// The policy that applies; absent: every call is denied.
         policy: Option<PolicyRef>,
         /// When the grant was created.

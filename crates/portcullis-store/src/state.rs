@@ -110,6 +110,7 @@ impl State {
                 token_sha256,
                 labels,
                 server,
+                servers,
                 policy,
                 at,
             } => grant::put(
@@ -119,6 +120,7 @@ impl State {
                     token_sha256,
                     labels,
                     server,
+                    servers,
                     policy,
                     created_at: at,
                     revoked_at: None,

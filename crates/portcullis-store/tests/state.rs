@@ -51,6 +51,7 @@ fn put_grant(id: &str, token: &str, policy: Option<PolicyRef>) -> AppRequest {
         token_sha256: token.to_owned(),
         labels: BTreeMap::from([("team".to_owned(), "ops".to_owned())]),
         server: "files".to_owned(),
+        servers: Vec::new(),
         policy,
         at: at(2_000),
     }
@@ -444,4 +445,43 @@ fn commands_round_trip_through_their_json_form() {
     assert_eq!(serde_json::from_str::<AppRequest>(&text).unwrap(), command);
     let unknown = r#"{"op":"remove_server","name":"x","extra":1}"#;
     assert!(serde_json::from_str::<AppRequest>(unknown).is_err());
+}
+
+#[test]
+fn a_grant_of_several_servers_needs_each_and_keeps_each_in_use() {
+    let mut state = State::default();
+    let several = |servers: &[&str]| AppRequest::PutGrant {
+        id: "g".to_owned(),
+        token_sha256: TOKEN.to_owned(),
+        labels: BTreeMap::new(),
+        server: "files".to_owned(),
+        servers: servers.iter().map(|s| (*s).to_owned()).collect(),
+        policy: None,
+        at: at(2_000),
+    };
+    run(&mut state, vec![put_server("files")]);
+    assert_eq!(
+        rejected(state.apply(10, several(&["files", "mail"]))),
+        ApplyError::UnknownServer {
+            name: "mail".to_owned()
+        }
+    );
+    run(&mut state, vec![put_server("mail"), several(&["files", "mail"])]);
+    let covered: Vec<&str> = state.grants["g"].covered().collect();
+    assert_eq!(covered, ["files", "mail"]);
+    // The second server is in use by the grant as much as the first.
+    let remove = AppRequest::RemoveServer {
+        name: "mail".to_owned(),
+    };
+    assert!(matches!(
+        rejected(state.apply(20, remove)),
+        ApplyError::ServerInUse { grants: 1, .. }
+    ));
+    // An entry written before grants could name several servers reads as one server.
+    let old = json!({"op": "put_grant", "id": "o", "token_sha256": TOKEN, "labels": {}, "server": "files",
+        "policy": null, "at": 1});
+    let AppRequest::PutGrant { servers, .. } = serde_json::from_value(old).unwrap() else {
+        panic!("not a PutGrant");
+    };
+    assert!(servers.is_empty());
 }

@@ -100,6 +100,7 @@ fn sample_log(commands: u64) -> Vec<Entry> {
                 token_sha256: format!("{i:064x}"),
                 labels: BTreeMap::new(),
                 server: format!("server-{}", i % 4),
+                servers: Vec::new(),
                 policy: None,
                 at,
             },

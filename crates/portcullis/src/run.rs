@@ -94,6 +94,7 @@ fn setup(args: &RunArgs) -> anyhow::Result<StdioSetup> {
                 labels: args.labels.iter().cloned().collect(),
             },
             server: name,
+            servers: Vec::new(),
             policy: Some(PolicyRef {
                 name: Arc::from(policy_name.as_str()),
                 policy: Arc::new(policy),

@@ -288,7 +288,12 @@ pub struct GrantSection {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// The server this grant may use.
-    pub server: String,
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Several servers this grant may use (together with `server`, if given): `/mcp` serves them
+    /// as one, tool names prefixed `<server>__`.
+    #[serde(default)]
+    pub servers: Vec<String>,
     /// The policy that applies; absent means every call is denied.
     pub policy: Option<String>,
 }

@@ -234,11 +234,7 @@ fn resolve_grants(
             ));
             continue;
         };
-        let Some(server) = servers.get(section.server.as_str()) else {
-            problems.push(format!(
-                "{at}.server: no server named {:?} under [servers]",
-                section.server
-            ));
+        let Some(listed) = grant_servers(section, servers, &at, problems) else {
             continue;
         };
         let policy = match &section.policy {
@@ -256,7 +252,8 @@ fn resolve_grants(
                 id: section.id.clone(),
                 labels: section.labels.clone(),
             },
-            server: Arc::clone(&server.name),
+            server: Arc::clone(&listed[0]),
+            servers: listed,
             policy,
         };
         if out.insert(hash, Arc::new(grant)).is_some() {
@@ -266,6 +263,44 @@ fn resolve_grants(
         }
     }
     out
+}
+
+/// The servers a grant names (`server` first, then `servers`), each known and listed once; `None`
+/// after recording what is wrong.
+fn grant_servers(
+    section: &super::file::GrantSection,
+    servers: &HashMap<Arc<str>, Arc<ServerEntry>>,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<Vec<Arc<str>>> {
+    let named = section.server.iter().map(|s| (format!("{at}.server"), s));
+    let listed = section
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(j, s)| (format!("{at}.servers[{j}]"), s));
+    let mut out: Vec<Arc<str>> = Vec::new();
+    let mut ok = true;
+    for (path, name) in named.chain(listed) {
+        match servers.get(name.as_str()) {
+            Some(server) if out.contains(&server.name) => {
+                problems.push(format!("{path}: server {name:?} is listed twice"));
+                ok = false;
+            }
+            Some(server) => out.push(Arc::clone(&server.name)),
+            None => {
+                problems.push(format!("{path}: no server named {name:?} under [servers]"));
+                ok = false;
+            }
+        }
+    }
+    if ok && out.is_empty() {
+        problems.push(format!(
+            "{at}: name the server it may use (server = \"...\" or servers = [...])"
+        ));
+        ok = false;
+    }
+    ok.then_some(out)
 }
 
 /// 1-based line and column of a byte offset.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use portcullis_policy::Identity;
 
 use super::Reject;
@@ -53,6 +53,26 @@ pub fn owned_session(
         .ok_or_else(|| Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again"))
 }
 
+/// The grant behind a request's bearer token, whatever server it names (the aggregate endpoint).
+///
+/// # Errors
+/// 403 from the guard; 401 for a missing or unknown token.
+pub fn admit_bearer(node: &Node, headers: &HeaderMap) -> Result<Caller, Reject> {
+    super::guard::check(headers, &node.settings)?;
+    let state = node.state.borrow().clone();
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Reject::unauthorized(
+            "a bearer token is required",
+            "Bearer realm=\"portcullis\"",
+        ));
+    };
+    let grant = bearer_grant(value, &state)?;
+    Ok(Caller {
+        grant_id: Arc::from(grant.identity.id.as_str()),
+        grant: Arc::clone(grant),
+    })
+}
+
 /// Resolves the caller of `server`.
 ///
 /// # Errors
@@ -73,6 +93,7 @@ pub fn authenticate(
                         labels: Default::default(),
                     },
                     server: Arc::clone(&server.name),
+                    servers: Vec::new(),
                     policy: Some(policy.clone()),
                 }),
             }),
@@ -82,22 +103,8 @@ pub fn authenticate(
             )),
         };
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let invalid = || {
-        Reject::unauthorized(
-            "the bearer token is not valid",
-            "Bearer realm=\"portcullis\", error=\"invalid_token\"",
-        )
-    };
-    let grant = token
-        .and_then(|t| state.grants.get(&hash_token(t)))
-        .ok_or_else(invalid)?;
-    if grant.server != server.name {
+    let grant = bearer_grant(value, state)?;
+    if !grant.covers(&server.name) {
         return Err(Reject::status(
             StatusCode::FORBIDDEN,
             format!("this token is not granted access to server {:?}", &*server.name),
@@ -107,4 +114,22 @@ pub fn authenticate(
         grant_id: Arc::from(grant.identity.id.as_str()),
         grant: Arc::clone(grant),
     })
+}
+
+/// The grant whose token is in an `Authorization` header.
+fn bearer_grant<'a>(value: &HeaderValue, state: &'a GatewayState) -> Result<&'a Arc<Grant>, Reject> {
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    token
+        .and_then(|t| state.grants.get(&hash_token(t)))
+        .ok_or_else(|| {
+            Reject::unauthorized(
+                "the bearer token is not valid",
+                "Bearer realm=\"portcullis\", error=\"invalid_token\"",
+            )
+        })
 }

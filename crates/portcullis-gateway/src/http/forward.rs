@@ -286,7 +286,7 @@ fn announce(response: &mut Response, node: &Node, session: &SessionHandle, answe
     }
 }
 
-fn sse_event(message: &Value) -> Bytes {
+pub(super) fn sse_event(message: &Value) -> Bytes {
     let data = serde_json::to_string(message).unwrap_or_default();
     Bytes::from(format!("event: message\ndata: {data}\n\n"))
 }

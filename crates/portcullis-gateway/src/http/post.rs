@@ -136,7 +136,7 @@ fn bad(body: Value) -> Reject {
     Reject::Rpc(StatusCode::BAD_REQUEST, body)
 }
 
-fn accepts_sse(headers: &HeaderMap) -> bool {
+pub(super) fn accepts_sse(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()

@@ -60,7 +60,7 @@ pub async fn handle(
 
 /// `Mcp-Method`, `Mcp-Name` and the header version must agree with the body (-32020), and the version
 /// must be one the gateway speaks (-32022).
-fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Reject> {
+pub(super) fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Reject> {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let mismatch = |what: &str| {
         Reject::Rpc(

@@ -25,6 +25,14 @@ pub enum Finish {
     ListTools(Option<Arc<CompiledPolicy>>),
     /// `tools/call`: settle counters and audit.
     Call(Box<CallCompletion>),
+    /// A request the aggregate endpoint routed to one of its servers: `then`, and an error names
+    /// the server, since the client sees several behind one endpoint.
+    Member {
+        /// The server the request went to.
+        server: Arc<str>,
+        /// The finishing step of the request itself.
+        then: Box<Finish>,
+    },
 }
 
 impl Finish {
@@ -64,6 +72,13 @@ impl Finish {
                 response
             }
             Self::Call(completion) => completion.finish(node, response, took).await,
+            Self::Member { server, then } => {
+                let mut response = Box::pin(then.apply(node, session, response, took)).await;
+                if let Some(Value::String(message)) = response.pointer_mut("/error/message") {
+                    *message = format!("server {:?}: {message}", &*server);
+                }
+                response
+            }
         }
     }
 }

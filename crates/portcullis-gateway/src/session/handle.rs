@@ -319,7 +319,8 @@ impl SessionHandle {
         Ok(Permit(self.clone()))
     }
 
-    fn touch(&self) {
+    /// Marks the session used now (idle expiry counts from here).
+    pub fn touch(&self) {
         self.0.last_used_ms.store(self.elapsed_ms(), Ordering::Relaxed);
     }
 

@@ -24,10 +24,13 @@ pub async fn end_revoked(node: Arc<Node>) {
 
 /// Closes every session whose grant the snapshot no longer has for its server; returns how many.
 fn close_orphans(node: &Node, state: &GatewayState) -> usize {
-    let live: HashSet<(&str, &str)> = state
+    let live: HashSet<(&str, Arc<str>)> = state
         .grants
         .values()
-        .map(|grant| (grant.identity.id.as_str(), &*grant.server))
+        .flat_map(|grant| {
+            let id = grant.identity.id.as_str();
+            grant.all_servers().into_iter().map(move |server| (id, server))
+        })
         .collect();
     let orphans: Vec<Arc<str>> = node
         .sessions
@@ -39,7 +42,7 @@ fn close_orphans(node: &Node, state: &GatewayState) -> usize {
                     .servers
                     .get(&info.server)
                     .is_some_and(|server| server.anonymous.is_some());
-            !anonymous && !live.contains(&(&*info.grant, &*info.server))
+            !anonymous && !live.contains(&(&*info.grant, Arc::clone(&info.server)))
         })
         .map(|info| Arc::clone(&info.id))
         .collect();

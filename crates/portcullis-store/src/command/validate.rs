@@ -130,6 +130,7 @@ impl AppRequest {
                 token_sha256,
                 labels,
                 server,
+                servers,
                 policy,
                 at: _,
             } => {
@@ -137,6 +138,9 @@ impl AppRequest {
                 digest_ok("token_sha256", token_sha256)?;
                 labels_ok(labels)?;
                 name_ok("server", server)?;
+                for name in servers {
+                    name_ok("servers", name)?;
+                }
                 policy.as_ref().map_or(Ok(()), policy_ref_ok)
             }
             Self::RevokeGrant { id, at: _ } => id_ok("grant id", id),

@@ -21,14 +21,29 @@ pub struct GrantRecord {
     pub token_sha256: String,
     /// Free-form labels.
     pub labels: BTreeMap<String, String>,
-    /// The only server it may use.
+    /// Its first server.
     pub server: String,
+    /// Every server it may use, `server` first; empty: `server` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
     /// The policy that applies; absent: every call is denied.
     pub policy: Option<PolicyRef>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it was revoked; a revoked grant admits nothing.
     pub revoked_at: Option<Timestamp>,
+}
+
+impl GrantRecord {
+    /// Every server this grant may use: `server`, then the others in `servers`.
+    pub fn covered(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.server.as_str()).chain(
+            self.servers
+                .iter()
+                .map(String::as_str)
+                .filter(|name| *name != self.server),
+        )
+    }
 }
 
 pub(super) fn put(state: &mut State, grant: GrantRecord) -> Result<Applied, ApplyError> {
@@ -45,8 +60,10 @@ pub(super) fn put(state: &mut State, grant: GrantRecord) -> Result<Applied, Appl
             existing: existing.id.clone(),
         });
     }
-    if !state.servers.contains_key(&grant.server) {
-        return Err(ApplyError::UnknownServer { name: grant.server });
+    if let Some(unknown) = grant.covered().find(|name| !state.servers.contains_key(*name)) {
+        return Err(ApplyError::UnknownServer {
+            name: unknown.to_owned(),
+        });
     }
     if let Some(policy) = &grant.policy {
         super::policy::resolve(state, &policy.name, policy.revision)?;

@@ -47,7 +47,7 @@ pub(super) fn remove(state: &mut State, name: &str) -> Result<Applied, ApplyErro
     let live = state
         .grants
         .values()
-        .filter(|grant| grant.server == name && grant.revoked_at.is_none())
+        .filter(|grant| grant.covered().any(|covered| covered == name) && grant.revoked_at.is_none())
         .count();
     if live > 0 {
         return Err(ApplyError::ServerInUse {

@@ -30,9 +30,9 @@ pub enum GrantsCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// The server the grant may use.
-    #[arg(long)]
-    pub server: String,
+    /// A server the grant may use; repeat it for several (served together at `/mcp`).
+    #[arg(long, required = true)]
+    pub server: Vec<String>,
     /// The policy that applies (none: every call is denied).
     #[arg(long)]
     pub policy: Option<String>,
@@ -133,7 +133,8 @@ async fn client(remote: &RemoteArgs) -> Result<GrantServiceClient<super::Client>
 async fn create(args: CreateArgs) -> Result<ExitCode, RemoteError> {
     let request = pb::CreateGrantRequest {
         id: args.id.unwrap_or_default(),
-        server: args.server,
+        server: args.server.first().cloned().unwrap_or_default(),
+        servers: args.server,
         policy: args.policy.unwrap_or_default(),
         policy_revision: args.policy_revision,
         labels: args.labels.into_iter().collect(),
@@ -170,7 +171,7 @@ fn with_token(remote: &RemoteArgs, response: pb::CreateGrantResponse) -> Result<
     match remote.output {
         Output::Json => print_json(&json!({"grant": grant_json(&grant), "token": response.token}))?,
         Output::Text => {
-            println!("grant {} for server {}", grant.id, grant.server);
+            println!("grant {} for server {}", grant.id, servers_text(&grant));
             println!("token: {}", response.token);
             println!("(shown once: only its hash is stored)");
         }
@@ -193,7 +194,7 @@ fn show(remote: &RemoteArgs, shape: Shape, grants: &[pb::Grant]) -> Result<ExitC
                 };
                 table.row(vec![
                     grant.id.clone(),
-                    grant.server.clone(),
+                    servers_text(grant),
                     policy,
                     labels.join(","),
                     format!("{}…", grant.token_sha256_prefix),
@@ -207,10 +208,20 @@ fn show(remote: &RemoteArgs, shape: Shape, grants: &[pb::Grant]) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// The grant's servers, comma-separated (older nodes send only `server`).
+fn servers_text(grant: &pb::Grant) -> String {
+    if grant.servers.is_empty() {
+        grant.server.clone()
+    } else {
+        grant.servers.join(",")
+    }
+}
+
 fn grant_json(grant: &pb::Grant) -> serde_json::Value {
     json!({
         "id": grant.id,
         "server": grant.server,
+        "servers": grant.servers,
         "policy": grant.policy,
         "policy_revision": grant.policy_revision,
         "labels": grant.labels,

@@ -74,6 +74,11 @@ impl Adapter {
                     labels: record.labels.clone(),
                 },
                 server: Arc::clone(&server.name),
+                // A server the state no longer has is left out: that part of the grant admits nothing.
+                servers: record
+                    .covered()
+                    .filter_map(|name| servers.get(name).map(|s| Arc::clone(&s.name)))
+                    .collect(),
                 policy,
             };
             grants.insert(hash, Arc::new(grant));
@@ -198,6 +203,7 @@ mod tests {
             token_sha256: "ab".repeat(32),
             labels: std::collections::BTreeMap::new(),
             server: "demo".to_owned(),
+            servers: Vec::new(),
             policy: Some(PolicyRef {
                 name: "p".to_owned(),
                 revision: None,

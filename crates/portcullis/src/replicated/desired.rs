@@ -33,6 +33,8 @@ pub struct GrantWanted {
     pub token_sha256: String,
     pub labels: BTreeMap<String, String>,
     pub server: String,
+    /// Every server, `server` first; empty for a grant of one server (stored as before).
+    pub servers: Vec<String>,
     pub policy: Option<String>,
 }
 
@@ -73,6 +75,14 @@ pub fn read(path: &Path, loaded: &LoadedConfig) -> anyhow::Result<Desired> {
                 token_sha256: to_hex(hash),
                 labels: grant.identity.labels.clone(),
                 server: grant.server.to_string(),
+                servers: {
+                    let all = grant.all_servers();
+                    if all.len() > 1 {
+                        all.iter().map(ToString::to_string).collect()
+                    } else {
+                        Vec::new()
+                    }
+                },
                 policy: grant.policy.as_ref().map(|policy| policy.name.to_string()),
             },
         );
@@ -154,6 +164,7 @@ pub fn commands(
                 token_sha256: grant.token_sha256.clone(),
                 labels: grant.labels.clone(),
                 server: grant.server.clone(),
+                servers: grant.servers.clone(),
                 policy: grant.policy.as_ref().map(|name| PolicyRef {
                     name: name.clone(),
                     revision: None,
@@ -164,6 +175,7 @@ pub fn commands(
                 let same = record.token_sha256 == grant.token_sha256
                     && record.labels == grant.labels
                     && record.server == grant.server
+                    && record.servers == grant.servers
                     && record.policy.as_ref().map(|policy| &policy.name) == grant.policy.as_ref();
                 if !same {
                     tracing::warn!(
@@ -212,6 +224,7 @@ mod tests {
                 token_sha256: "ab".repeat(32),
                 labels: BTreeMap::new(),
                 server: "demo".to_owned(),
+                servers: Vec::new(),
                 policy: Some("p".to_owned()),
             },
         );

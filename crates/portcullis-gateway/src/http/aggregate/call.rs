@@ -1,0 +1,75 @@
+//! `tools/call` on the aggregate endpoint: the prefix picks the server, the policy decides under the
+//! real tool name in that server's session (so audit records name the real server and tool), and the
+//! call goes through that session like any call on `/mcp/<server>`.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::members::Aggregate;
+use super::names;
+use crate::http::forward::{Answer, finalize, forward};
+use crate::http::{Caller, json_response};
+use crate::jsonrpc;
+use crate::node::Node;
+use crate::relay::{Finish, finish_for};
+
+/// Routes one `tools/call` and answers it (JSON, or SSE when the server streams and the client takes it).
+pub(super) async fn call(
+    node: Arc<Node>,
+    caller: &Caller,
+    aggregate: &Aggregate,
+    mut message: Value,
+    answer: Answer,
+) -> Response {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let refuse = |code, why: &str| json_response(StatusCode::OK, &jsonrpc::error(id.clone(), code, why));
+    let Some(name) = message.pointer("/params/name").and_then(Value::as_str) else {
+        return refuse(jsonrpc::INVALID_PARAMS, "tools/call needs params.name, a string");
+    };
+    let servers = aggregate.servers();
+    let Some((server, tool)) = names::split(&servers, name) else {
+        let listed: Vec<&str> = servers.iter().map(|s| &**s).collect();
+        let why = format!(
+            "unknown tool {name:?}: tools here are named <server>__<tool>, with <server> one of {}",
+            listed.join(", ")
+        );
+        return refuse(jsonrpc::INVALID_PARAMS, &why);
+    };
+    let (server, tool) = (Arc::clone(server), tool.to_owned());
+    if !caller.grant.covers(&server) {
+        let why = format!("this token is no longer granted access to server {:?}", &*server);
+        return refuse(jsonrpc::INVALID_PARAMS, &why);
+    }
+    let Some(member) = aggregate.member(&server) else {
+        return refuse(jsonrpc::INVALID_PARAMS, "unknown server");
+    };
+    let session = match aggregate.session(&node, member).await {
+        Ok(session) => session,
+        Err(reason) => {
+            node.metrics.error("upstream");
+            let why = format!("server {:?} is unavailable: {reason}", &*server);
+            return refuse(jsonrpc::UPSTREAM_ERROR, &why);
+        }
+    };
+    if answer.stateless {
+        // The client's per-request envelope belongs to its hop, as on `/mcp/<server>`.
+        message = crate::relay::stateless::strip_envelope(message, &session);
+    }
+    if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
+        params.insert("name".to_owned(), Value::String(tool));
+    }
+    match finish_for(&node, caller, &session, &message, None).await {
+        Ok(then) => {
+            let finish = Finish::Member {
+                server,
+                then: Box::new(then),
+            };
+            forward(node, session, message, finish, answer).await
+        }
+        // A denial is a tool result the agent reads, in its era, not an error about the server.
+        Err(reply) => json_response(StatusCode::OK, &finalize(reply, answer)),
+    }
+}
