@@ -14,6 +14,7 @@ use super::json_response;
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 pub(super) use crate::relay::Finish;
+use crate::relay::input_required::{self, Target};
 use crate::relay::{Abandon, Exchange, Step, stateless_result};
 use crate::session::SessionHandle;
 use crate::session::replay::{self, StreamKind};
@@ -52,14 +53,41 @@ pub async fn forward(
     finish: Finish,
     answer: Answer,
 ) -> Response {
-    let mut exchange = match Exchange::open(&node, &session, message, finish, answer.abandon()).await {
-        Ok(exchange) => exchange,
-        Err(failed) => return json_response(StatusCode::OK, &finalize(failed, answer)),
-    };
-    let out = match exchange.next().await {
-        Step::Done(out) => out,
-        Step::Update(_) if !answer.sse => exchange.settle().await,
-        Step::Update(update) => return stream(&node, &session, exchange, update, answer),
+    let target = answer.stateless.then(|| Target::of(&message));
+    match Exchange::open(&node, &session, message, finish, answer.abandon()).await {
+        Ok(exchange) => respond(node, session, exchange, target, answer).await,
+        Err(failed) => json_response(StatusCode::OK, &finalize(failed, answer)),
+    }
+}
+
+/// A 2026-07-28 client's retry with `inputResponses`: continues the parked call it names.
+pub async fn resume(node: Arc<Node>, session: SessionHandle, retry: Value, answer: Answer) -> Response {
+    match input_required::resume(&node, &session, &retry).await {
+        Ok(exchange) => respond(node, session, exchange, Some(Target::of(&retry)), answer).await,
+        Err(error) => json_response(StatusCode::OK, &finalize(error, answer)),
+    }
+}
+
+/// Answers from `exchange`. `target` is set for 2026-07-28 clients: an upstream request to the
+/// client parks the call and the answer is an `InputRequiredResult`.
+async fn respond(
+    node: Arc<Node>,
+    session: SessionHandle,
+    mut exchange: Exchange,
+    target: Option<Target>,
+    answer: Answer,
+) -> Response {
+    let out = loop {
+        match exchange.next().await {
+            Step::Done(out) => break out,
+            Step::Update(asked) if target.is_some() && input_required::is_server_request(&asked) => {
+                let Some(target) = target else { continue };
+                break input_required::park(&node, &session, target, exchange, asked);
+            }
+            // Without SSE nothing but the answer reaches the client.
+            Step::Update(_) if !answer.sse => {}
+            Step::Update(update) => return stream(&node, &session, exchange, update, target, answer),
+        }
     };
     let mut response = json_response(StatusCode::OK, &finalize(out, answer));
     announce(&mut response, &node, &session, answer);
@@ -69,16 +97,18 @@ pub async fn forward(
 /// Answers with an SSE stream that starts with `first` and ends with the response. If the client
 /// closes it, the exchange is dropped and so abandoned as the client's era says.
 fn stream(
-    node: &Node,
+    node: &Arc<Node>,
     session: &SessionHandle,
     mut exchange: Exchange,
     first: Value,
+    target: Option<Target>,
     answer: Answer,
 ) -> Response {
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
     let keepalive = node.settings.sse_keepalive;
     let (events, body) = mpsc::channel::<Bytes>(16);
     let pump_session = session.clone();
+    let pump_node = Arc::clone(node);
     // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
     let resumable = (!answer.stateless).then(|| session.info().replay.open_stream(StreamKind::Response));
     let window = node.settings.sse_replay_window;
@@ -95,6 +125,12 @@ fn stream(
                     if resumable.is_some() {
                         replay::prune_later(pump_session.info(), window);
                     }
+                    return;
+                }
+                Step::Update(asked) if target.is_some() && input_required::is_server_request(&asked) => {
+                    let Some(target) = target else { return };
+                    let out = input_required::park(&pump_node, &pump_session, target, exchange, asked);
+                    let _ = events.send(frame(&finalize(out, answer), true)).await;
                     return;
                 }
                 Step::Update(message) => {

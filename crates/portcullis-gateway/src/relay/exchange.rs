@@ -124,10 +124,31 @@ impl Exchange {
     pub async fn conclude(&mut self, received: Received) -> Step {
         match received.0 {
             Ok(message) if jsonrpc::kind(&message) != Some(Kind::Response) => Step::Update(message),
-            Ok(response) | Err(response) => match self.live.take() {
-                Some(live) => Step::Done(live.settle(response).await),
+            Ok(mut response) | Err(mut response) => match self.live.take() {
+                Some(live) => {
+                    // A continued request answers the retry's id, not the first attempt's.
+                    if let Some(object) = response.as_object_mut() {
+                        object.insert("id".to_owned(), live.id.clone());
+                    }
+                    Step::Done(live.settle(response).await)
+                }
                 None => Step::Done(response),
             },
+        }
+    }
+
+    /// The id the client gave the request (the final answer carries it).
+    pub fn client_id(&self) -> Value {
+        self.live.as_ref().map_or(Value::Null, |live| live.id.clone())
+    }
+
+    /// The request was parked for the client's input and a retry (with its own id) continues it: the
+    /// answer goes to the retry, and the upstream's quiet time starts again (the client's thinking
+    /// time was not the upstream's).
+    pub fn continue_as(&mut self, id: Value) {
+        if let Some(live) = self.live.as_mut() {
+            live.id = id;
+            live.quiet_deadline = Instant::now() + live.node.settings.upstream_timeout;
         }
     }
 
