@@ -13,7 +13,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{ALICE, TestNode, text};
+use support::fake_http::FakeHttp;
+use support::{ALICE, BOB, TestNode, text};
 
 const HEADERS: [(&str, &str); 1] = [("mcp-protocol-version", "2026-07-28")];
 
@@ -27,15 +28,14 @@ fn request(id: u64, method: &str, mut params: Value) -> Value {
 }
 
 async fn call(node: &TestNode, id: u64, params: Value) -> Value {
-    node.post_with(
-        "files",
-        Some(ALICE),
-        None,
-        &request(id, "tools/call", params),
-        &HEADERS,
-    )
-    .await
-    .json()
+    call_on(node, "files", ALICE, id, params).await
+}
+
+async fn call_on(node: &TestNode, server: &str, token: &str, id: u64, params: Value) -> Value {
+    let body = request(id, "tools/call", params);
+    node.post_with(server, Some(token), None, &body, &HEADERS)
+        .await
+        .json()
 }
 
 /// The sampling answer the client gives.
@@ -133,5 +133,73 @@ async fn a_parked_call_expires_after_the_upstream_timeout() {
         .collect();
     assert_eq!(asks.len(), 1, "{asks:#?}");
     assert_eq!(asks[0]["outcome"], "cancelled", "{asks:#?}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_modern_upstreams_input_rounds_pass_through_untouched() {
+    let node = TestNode::start_before(FakeHttp::start_modern_only().await, "").await;
+    let asked = call_on(&node, "remote", BOB, 1, json!({"name": "ask", "arguments": {}})).await;
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    // The upstream's own state and question, as it sent them.
+    assert_eq!(result["requestState"], "fake-state-1", "{asked}");
+    assert_eq!(
+        result["inputRequests"]["q1"]["method"], "sampling/createMessage",
+        "{asked}"
+    );
+    let retry = json!({"name": "ask", "arguments": {}, "inputResponses": {"q1": four()}, "requestState": "fake-state-1"});
+    let done = call_on(&node, "remote", BOB, 2, retry).await;
+    assert_eq!(text(&done), "client said four", "{done}");
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_modern_upstreams_input_request_reaches_a_session_era_client_as_a_server_request() {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let node = TestNode::start_before(FakeHttp::start_modern_only().await, "").await;
+    let init = json!({"jsonrpc": "2.0", "id": "i", "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "legacy-agent", "version": "1"}}});
+    let answer = node.post("remote", Some(BOB), None, &init).await;
+    let session = answer.header("mcp-session-id").expect("a session id").to_owned();
+
+    let call = json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {"name": "ask", "arguments": {}}});
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = hyper::Request::post(format!("http://{}/mcp/remote", node.agent))
+        .header("authorization", format!("Bearer {BOB}"))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Full::new(bytes::Bytes::from(call.to_string())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut events = support::EventStream::new(response.into_body());
+    let asked = events.next().await;
+    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
+    assert_eq!(asked["params"]["messages"][0]["content"]["text"], "2+2?");
+    let question = asked["id"].clone();
+    assert!(question.is_string(), "{asked}");
+
+    let reply = json!({"jsonrpc": "2.0", "id": question, "result": four()});
+    let ack = node.post("remote", Some(BOB), Some(&session), &reply).await;
+    assert_eq!(ack.status, hyper::StatusCode::ACCEPTED, "{}", ack.body);
+
+    // The upstream got the answer in its retry's inputResponses; the client sees one call.
+    let done = events.next().await;
+    assert_eq!(done["id"], 11, "{done}");
+    assert_eq!(text(&done), "client said four", "{done}");
+    assert!(done["result"].get("resultType").is_none(), "{done}");
+    let asks = node
+        .audit_json()
+        .into_iter()
+        .filter(|r| r["tool"] == "ask")
+        .count();
+    assert_eq!(asks, 1);
     node.stop().await;
 }
