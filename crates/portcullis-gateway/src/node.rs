@@ -51,6 +51,8 @@ pub struct Node {
     /// Where calls that need a human are parked; set once before serving, by a node that has a
     /// replicated store. Unset: such calls are denied.
     pub approvals: std::sync::OnceLock<Arc<dyn crate::approvals::Approvals>>,
+    /// Calls of 2026-07-28 clients parked until the client answers the upstream's questions.
+    pub input_required: crate::relay::InputRequired,
 }
 
 impl Node {
@@ -73,6 +75,7 @@ impl Node {
             metrics: Metrics::new(),
             draining: tokio::sync::watch::Sender::new(false),
             approvals: std::sync::OnceLock::new(),
+            input_required: crate::relay::InputRequired::default(),
         })
     }
 }

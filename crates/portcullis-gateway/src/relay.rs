@@ -2,7 +2,9 @@
 //! the response before the client sees it ([`Finish`], where enforcement settles), and the exchange
 //! with the session that carries it ([`Exchange`]: timeouts, cancellation, a client that goes away).
 //! Bridging the protocol's eras is shared too: [`stateless`] for 2026-07-28 clients in front of any
-//! upstream, [`stateless_upstream`] for 2026-07-28-only upstreams behind any client.
+//! upstream, [`stateless_upstream`] for 2026-07-28-only upstreams behind any client, and
+//! [`input_required`] turns a session-era upstream's requests into multi round-trip requests for them
+//! (and `input_rounds` a 2026-07-28 upstream's input requests into requests to a session-era client).
 //!
 //! Architecture invariant: a front never settles a call itself. Every allowed `tools/call` ends in
 //! exactly one [`Finish::apply`]: answered, failed, timed out, cancelled or abandoned; so every
@@ -12,9 +14,12 @@ mod envelope;
 mod exchange;
 mod finish;
 pub mod handshake;
+pub mod input_required;
+mod input_rounds;
 pub mod stateless;
 pub mod stateless_upstream;
 
 pub use envelope::{is_cacheable, is_stateless, stateless_result};
 pub use exchange::{Abandon, Exchange, Received, Step};
 pub use finish::{Finish, finish_for};
+pub use input_required::InputRequired;

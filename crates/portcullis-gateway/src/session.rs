@@ -3,6 +3,7 @@
 
 mod actor;
 mod adopt;
+pub mod answers;
 mod cancel;
 mod direct;
 mod envelope;

@@ -14,6 +14,7 @@ use crate::enforce::progress_token;
 use crate::jsonrpc::Kind;
 use crate::node::Node;
 use crate::relay::finish_for;
+use crate::relay::input_required::Target;
 use crate::session::{SessionError, SessionHandle};
 
 /// Handles `message` of `kind` for `caller` in `session`.
@@ -52,6 +53,7 @@ async fn dispatch_with_progress(
     message: Value,
     answer: Answer,
 ) -> Response {
+    let target = answer.stateless.then(|| Target::of(&message));
     let (sink, mut beats) = mpsc::channel(8);
     let mut decision: Decision = {
         let (node, caller, session) = (Arc::clone(&node), caller.clone(), session.clone());
@@ -67,7 +69,7 @@ async fn dispatch_with_progress(
             Err(reply) => json_response(StatusCode::OK, &finalize(reply, answer)),
         },
         Some(first) = beats.recv() => {
-            stream(&node, &session, Opening::Parked { first, beats, decision }, answer)
+            stream(&node, &session, Opening::Parked { first, beats, decision }, target, answer)
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::enforce::{continue_progress, progress_of};
 use crate::node::Node;
 use crate::protocol::SESSION_HEADER;
 pub(super) use crate::relay::Finish;
+use crate::relay::input_required::{self, Target};
 use crate::relay::{Abandon, Exchange, Step, stateless_result};
 use crate::session::SessionHandle;
 use crate::session::replay::{self, StreamKind};
@@ -56,14 +57,43 @@ pub async fn forward(
     finish: Finish,
     answer: Answer,
 ) -> Response {
-    let mut exchange = match Exchange::open(&node, &session, message, finish, answer.abandon()).await {
-        Ok(exchange) => exchange,
-        Err(failed) => return json_response(StatusCode::OK, &finalize(failed, answer)),
-    };
-    let out = match exchange.next().await {
-        Step::Done(out) => out,
-        Step::Update(_) if !answer.sse => exchange.settle().await,
-        Step::Update(update) => return stream(&node, &session, Opening::Update(exchange, update), answer),
+    let target = answer.stateless.then(|| Target::of(&message));
+    match Exchange::open(&node, &session, message, finish, answer.abandon()).await {
+        Ok(exchange) => respond(node, session, exchange, target, answer).await,
+        Err(failed) => json_response(StatusCode::OK, &finalize(failed, answer)),
+    }
+}
+
+/// A 2026-07-28 client's retry with `inputResponses`: continues the parked call it names.
+pub async fn resume(node: Arc<Node>, session: SessionHandle, retry: Value, answer: Answer) -> Response {
+    match input_required::resume(&node, &session, &retry).await {
+        Ok(exchange) => respond(node, session, exchange, Some(Target::of(&retry)), answer).await,
+        Err(error) => json_response(StatusCode::OK, &finalize(error, answer)),
+    }
+}
+
+/// Answers from `exchange`. `target` is set for 2026-07-28 clients: an upstream request to the
+/// client parks the call and the answer is an `InputRequiredResult`.
+async fn respond(
+    node: Arc<Node>,
+    session: SessionHandle,
+    mut exchange: Exchange,
+    target: Option<Target>,
+    answer: Answer,
+) -> Response {
+    let out = loop {
+        match exchange.next().await {
+            Step::Done(out) => break out,
+            Step::Update(asked) if target.is_some() && input_required::is_server_request(&asked) => {
+                let Some(target) = target else { continue };
+                break input_required::park(&node, &session, target, exchange, asked);
+            }
+            // Without SSE nothing but the answer reaches the client.
+            Step::Update(_) if !answer.sse => {}
+            Step::Update(update) => {
+                return stream(&node, &session, Opening::Update(exchange, update), target, answer);
+            }
+        }
     };
     let mut response = json_response(StatusCode::OK, &finalize(out, answer));
     announce(&mut response, &node, &session, answer);
@@ -88,11 +118,13 @@ pub(super) enum Opening {
 
 /// Answers with an SSE stream that starts as `opening` says and ends with the response. If the client
 /// closes it, the exchange (or the wait for a decision) is dropped and so abandoned as the client's
-/// era says.
+/// era says. `target` is set for 2026-07-28 clients: an upstream request to the client then parks
+/// the call, and an `InputRequiredResult` ends the stream.
 pub(super) fn stream(
     node: &Arc<Node>,
     session: &SessionHandle,
     opening: Opening,
+    target: Option<Target>,
     answer: Answer,
 ) -> Response {
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
@@ -119,7 +151,7 @@ pub(super) fn stream(
                 None => return,
             },
         };
-        pump.relay(exchange, first, beaten).await;
+        pump.relay(&node, exchange, first, beaten, target).await;
     });
     // A long call may be quiet for minutes: keep-alives hold the stream open through proxies. It is
     // not cut when the node drains: shutdown waits for in-flight answers.
@@ -228,12 +260,26 @@ impl Pump {
     }
 
     /// Streams what the upstream says about the request, starting with `first`, until its response.
-    /// After `beaten` progress in heartbeats, the upstream's progress continues from there.
-    async fn relay(self, mut exchange: Exchange, first: Value, beaten: f64) {
+    /// After `beaten` progress in heartbeats, the upstream's progress continues from there. For a
+    /// 2026-07-28 client (`target`), an upstream request parks the call and its `InputRequiredResult`
+    /// ends the stream.
+    async fn relay(
+        self,
+        node: &Arc<Node>,
+        mut exchange: Exchange,
+        first: Value,
+        beaten: f64,
+        target: Option<Target>,
+    ) {
         let mut step = Step::Update(first);
         loop {
             match step {
                 Step::Done(out) => return self.done(out).await,
+                Step::Update(asked) if target.is_some() && input_required::is_server_request(&asked) => {
+                    let Some(target) = target else { return };
+                    let out = input_required::park(node, &self.session, target, exchange, asked);
+                    return self.done(out).await;
+                }
                 Step::Update(mut message) => {
                     continue_progress(&mut message, beaten);
                     if !self.update(&message).await {

@@ -14,7 +14,7 @@ use super::{Caller, Reject, json_response};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::{self, META_VERSION, METHOD_HEADER, NAME_HEADER, STATELESS, VERSION_HEADER};
-use crate::relay::stateless;
+use crate::relay::{input_required, stateless};
 use crate::state::ServerEntry;
 
 /// Whether a message without a session id comes from a stateless client.
@@ -55,6 +55,10 @@ pub async fn handle(
         announce_session: false,
     };
     let message = stateless::strip_envelope(message, &session);
+    if kind == Kind::Request && input_required::is_retry(&message) {
+        // Continues an admitted call: the policy decided it when it was first asked.
+        return Ok(super::forward::resume(node, session, message, answer).await);
+    }
     Ok(dispatch(node, caller, session, message, kind, answer).await)
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::Finish;
+use super::input_rounds::{self, Round};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::session::{ReplyStream, SessionError, SessionHandle};
@@ -57,6 +58,11 @@ struct Live {
     hard_deadline: Instant,
     /// `upstream_timeout`: moved on by every message about the request.
     quiet_deadline: Instant,
+    /// The request as sent, kept when the upstream may answer it with an `InputRequiredResult` the
+    /// client cannot take (see [`input_rounds`]).
+    retry: Option<Box<Value>>,
+    /// The questions being put to the client, when the upstream asked some.
+    round: Option<Round>,
 }
 
 impl Exchange {
@@ -73,6 +79,7 @@ impl Exchange {
     ) -> Result<Self, Value> {
         let started = Instant::now();
         let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let retry = input_rounds::keeps(session, &message).then(|| Box::new(message.clone()));
         match session.request(message, ACK_TIMEOUT).await {
             Ok((upstream_id, replies)) => Ok(Self {
                 live: Some(Live {
@@ -86,6 +93,8 @@ impl Exchange {
                     started,
                     hard_deadline: started + node.settings.request_timeout,
                     quiet_deadline: started + node.settings.upstream_timeout,
+                    retry,
+                    round: None,
                 }),
             }),
             Err(e) => {
@@ -124,10 +133,31 @@ impl Exchange {
     pub async fn conclude(&mut self, received: Received) -> Step {
         match received.0 {
             Ok(message) if jsonrpc::kind(&message) != Some(Kind::Response) => Step::Update(message),
-            Ok(response) | Err(response) => match self.live.take() {
-                Some(live) => Step::Done(live.settle(response).await),
+            Ok(mut response) | Err(mut response) => match self.live.take() {
+                Some(live) => {
+                    // A continued request answers the retry's id, not the first attempt's.
+                    if let Some(object) = response.as_object_mut() {
+                        object.insert("id".to_owned(), live.id.clone());
+                    }
+                    Step::Done(live.settle(response).await)
+                }
                 None => Step::Done(response),
             },
+        }
+    }
+
+    /// The id the client gave the request (the final answer carries it).
+    pub fn client_id(&self) -> Value {
+        self.live.as_ref().map_or(Value::Null, |live| live.id.clone())
+    }
+
+    /// The request was parked for the client's input and a retry (with its own id) continues it: the
+    /// answer goes to the retry, and the upstream's quiet time starts again (the client's thinking
+    /// time was not the upstream's).
+    pub fn continue_as(&mut self, id: Value) {
+        if let Some(live) = self.live.as_mut() {
+            live.id = id;
+            live.quiet_deadline = Instant::now() + live.node.settings.upstream_timeout;
         }
     }
 
@@ -157,24 +187,78 @@ impl Drop for Exchange {
 impl Live {
     /// The next message, or (`Err`) the gateway's error when the upstream went away or took too long.
     async fn receive(&mut self) -> Result<Value, Value> {
-        let deadline = self.hard_deadline.min(self.quiet_deadline);
-        match tokio::time::timeout_at(deadline, self.replies.recv()).await {
-            Ok(Some(message)) => {
-                self.quiet_deadline = Instant::now() + self.node.settings.upstream_timeout;
-                Ok(message)
+        loop {
+            let deadline = self.hard_deadline.min(self.quiet_deadline);
+            if let Some(round) = self.round.as_mut() {
+                if let Some(question) = round.ask() {
+                    return Ok(question);
+                }
+                if round.answered() {
+                    self.retry_upstream().await?;
+                    continue;
+                }
+                match tokio::time::timeout_at(deadline, round.collect()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => {
+                        return Err(jsonrpc::error(
+                            self.id.clone(),
+                            jsonrpc::INTERNAL_ERROR,
+                            "the client's answers were lost",
+                        ));
+                    }
+                    Err(_) => {
+                        // The upstream is not working on it (it answered): nothing to cancel.
+                        self.node.metrics.error("timeout");
+                        self.round = None;
+                        return Err(self.timed_out());
+                    }
+                }
             }
-            Ok(None) => {
-                self.node.metrics.error("upstream");
+            match tokio::time::timeout_at(deadline, self.replies.recv()).await {
+                Ok(Some(message)) => {
+                    self.quiet_deadline = Instant::now() + self.node.settings.upstream_timeout;
+                    if self.retry.is_some() && input_rounds::asks_input(&message) {
+                        self.round = Some(Round::start(&self.session, self.upstream_id, &message));
+                        continue;
+                    }
+                    return Ok(message);
+                }
+                Ok(None) => {
+                    self.node.metrics.error("upstream");
+                    return Err(jsonrpc::error(
+                        self.id.clone(),
+                        jsonrpc::UPSTREAM_ERROR,
+                        "upstream server went away",
+                    ));
+                }
+                Err(_) => {
+                    self.node.metrics.error("timeout");
+                    self.session.cancel(self.upstream_id, "gateway timeout");
+                    return Err(self.timed_out());
+                }
+            }
+        }
+    }
+
+    /// Every question of the round is answered: the request goes upstream again with the answers.
+    async fn retry_upstream(&mut self) -> Result<(), Value> {
+        let (Some(round), Some(request)) = (self.round.take(), self.retry.as_deref()) else {
+            return Ok(());
+        };
+        match self.session.request(round.retry(request), ACK_TIMEOUT).await {
+            Ok((upstream_id, replies)) => {
+                self.upstream_id = upstream_id;
+                self.replies = replies;
+                self.quiet_deadline = Instant::now() + self.node.settings.upstream_timeout;
+                Ok(())
+            }
+            Err(e) => {
+                self.node.metrics.error("session");
                 Err(jsonrpc::error(
                     self.id.clone(),
                     jsonrpc::UPSTREAM_ERROR,
-                    "upstream server went away",
+                    &e.to_string(),
                 ))
-            }
-            Err(_) => {
-                self.node.metrics.error("timeout");
-                self.session.cancel(self.upstream_id, "gateway timeout");
-                Err(self.timed_out())
             }
         }
     }

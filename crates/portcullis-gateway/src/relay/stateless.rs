@@ -47,7 +47,9 @@ pub fn check_version(message: &Value) -> Result<(), Value> {
 pub async fn initialize_upstream(node: &Node, session: &SessionHandle) -> Result<Value, SessionError> {
     let params = json!({
         "protocolVersion": LATEST_SESSION_ERA,
-        "capabilities": {},
+        // What the gateway can relay to stateless clients as input requests (see `input_required`);
+        // `roots` is left out: an upstream may ask for roots outside any call, where no client listens.
+        "capabilities": {"sampling": {}, "elicitation": {}},
         "clientInfo": {"name": "portcullis-gateway", "version": env!("CARGO_PKG_VERSION")},
     });
     super::handshake::initialize(node, session, params).await

@@ -62,9 +62,15 @@ impl SessionHandle {
         if !self.bridges_to_stateless() {
             return;
         }
+        // A stateless client's session (the gateway initialized the upstream for it) keeps
+        // `resultType`: an `input_required` result must stay one. The cache fields are the gateway's
+        // to set, as it filters what the client sees.
+        let keep_type = self.info().upstream_init.get().is_some();
         if let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) {
             for field in STATELESS_RESULT_FIELDS {
-                result.remove(field);
+                if !(keep_type && field == "resultType") {
+                    result.remove(field);
+                }
             }
         }
     }

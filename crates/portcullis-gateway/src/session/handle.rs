@@ -51,6 +51,8 @@ pub struct SessionInfo {
     pub opened_at: std::time::Instant,
     /// Requests forwarded so far (for operators).
     pub calls: AtomicU64,
+    /// The gateway's questions to the client on a 2026-07-28 upstream's behalf, awaiting answers.
+    pub client_answers: super::answers::ClientAnswers,
 }
 
 /// Everything a session keeps, awake or asleep.
@@ -162,6 +164,9 @@ impl SessionHandle {
         if self.is_moot(&message) {
             return Ok(());
         }
+        let Some(message) = self.0.info.client_answers.claim(message) else {
+            return Ok(());
+        };
         let permit = self.permit()?;
         if let Some(sender) = &self.0.direct {
             let message = if jsonrpc::method(&message) == Some(super::cancel::CANCELLED) {

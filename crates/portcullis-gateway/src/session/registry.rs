@@ -146,6 +146,7 @@ impl Sessions {
             replay: Default::default(),
             opened_at: std::time::Instant::now(),
             calls: std::sync::atomic::AtomicU64::new(0),
+            client_answers: Default::default(),
         });
         let direct = match &server.upstream {
             UpstreamSpec::Http { url } => Some(HttpSender::new(url, self.http.clone())?),

@@ -9,7 +9,8 @@
 //! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
 //!
 //! [`respond_modern_only`] is the same server speaking only 2026-07-28: no `initialize`, a
-//! `server/discover`, and the protocol version required in every request's `_meta`.
+//! `server/discover`, and the protocol version required in every request's `_meta`; its `ask` is a
+//! multi round-trip request (an `InputRequiredResult`, answered by a retry with `inputResponses`).
 
 use serde_json::{Value, json};
 
@@ -152,6 +153,9 @@ pub fn respond_modern_only(message: &Value, pid: u32) -> Reply {
             "unsupported protocol version: send _meta protocolVersion 2026-07-28",
         );
     }
+    if message["method"] == "tools/call" && message["params"]["name"] == "ask" {
+        return ask_in_rounds(id, &message["params"]);
+    }
     let mut reply = respond(message, pid);
     if let Some(result) = reply
         .response
@@ -162,4 +166,20 @@ pub fn respond_modern_only(message: &Value, pid: u32) -> Reply {
         result.insert("resultType".to_owned(), json!("complete"));
     }
     reply
+}
+
+/// The modern-only fake's `ask`: a multi round-trip request (the question in an
+/// `InputRequiredResult`, the answer in the retry's `inputResponses`).
+fn ask_in_rounds(id: &Value, params: &Value) -> Reply {
+    let result = match params["inputResponses"]["q1"]["content"]["text"].as_str() {
+        Some(said) if params["requestState"] == "fake-state-1" => json!({"resultType": "complete",
+            "content": [{"type": "text", "text": format!("client said {said}")}], "isError": false}),
+        _ => json!({"resultType": "input_required", "requestState": "fake-state-1", "inputRequests": {"q1": {
+            "method": "sampling/createMessage",
+            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "2+2?"}}], "maxTokens": 5}}}}),
+    };
+    Reply {
+        response: Some(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+        ..Reply::default()
+    }
 }
