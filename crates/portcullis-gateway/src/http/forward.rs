@@ -91,7 +91,13 @@ async fn respond(
             // Without SSE nothing but the answer reaches the client.
             Step::Update(_) if !answer.sse => {}
             Step::Update(update) => {
-                return stream(&node, &session, Opening::Update(exchange, update), target, answer);
+                return stream(
+                    &node,
+                    &session,
+                    Opening::Update(Box::new(exchange), update),
+                    target,
+                    answer,
+                );
             }
         }
     };
@@ -106,7 +112,7 @@ pub(super) type Decision = Pin<Box<dyn Future<Output = (Value, Result<Finish, Va
 /// How a streamed answer begins.
 pub(super) enum Opening {
     /// The upstream said `first` about the forwarded request before its response.
-    Update(Exchange, Value),
+    Update(Box<Exchange>, Value),
     /// The call waits for a human: `first` and the rest of `beats` are its heartbeats until the
     /// `decision` forwards it or answers it.
     Parked {
@@ -141,7 +147,7 @@ pub(super) fn stream(
     let node = Arc::clone(node);
     tokio::spawn(async move {
         let (exchange, first, beaten) = match opening {
-            Opening::Update(exchange, first) => (exchange, first, 0.0),
+            Opening::Update(exchange, first) => (*exchange, first, 0.0),
             Opening::Parked {
                 first,
                 beats,
