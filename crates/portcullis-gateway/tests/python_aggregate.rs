@@ -15,7 +15,7 @@ mod support;
 
 use hyper::{Method, StatusCode};
 use portcullis_gateway::config::load_str;
-use portcullis_peers::{Agent, Component, Peers, Sdk, Step, repo_root};
+use portcullis_peers::{Agent, Component, Peers, Sdk, Step};
 use serde_json::{Value, json};
 use support::TestNode;
 use support::py::{self, is_error, text};
@@ -33,11 +33,7 @@ const POLICY: &str = r#"{
 }"#;
 
 fn config(peers: &Peers, upstream_url: &str) -> String {
-    let python2 = peers.path("PEERS_PY_MCP2").unwrap().display().to_string();
-    let server2 = repo_root()
-        .join("tests/peers/examples/mcp2_server.py")
-        .display()
-        .to_string();
+    let stdio_server = py::stdio_upstream(peers, "PEERS_PY_MCP2", "mcp2_server.py");
     format!(
         r#"
 [listeners]
@@ -54,7 +50,7 @@ wait_for_sync = true
 file = "policy.json"
 
 [servers.alpha]
-upstream = {{ type = "stdio", command = {python2:?}, args = [{server2:?}] }}
+upstream = {stdio_server}
 
 [servers.beta]
 upstream = {{ type = "http", url = {upstream_url:?} }}

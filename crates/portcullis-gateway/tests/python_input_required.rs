@@ -34,11 +34,7 @@ const POLICY: &str = r#"{
 const TOKEN: &str = "asking-token";
 
 fn config(peers: &Peers) -> String {
-    let python1 = peers.path("PEERS_PY_MCP1").unwrap().display().to_string();
-    let server = repo_root()
-        .join("tests/peers/examples/mcp1_asking_server.py")
-        .display()
-        .to_string();
+    let stdio_server = py::stdio_upstream(peers, "PEERS_PY_MCP1", "mcp1_asking_server.py");
     format!(
         r#"
 [listeners]
@@ -49,7 +45,7 @@ ops = "127.0.0.1:0"
 file = "policy.json"
 
 [servers.asking]
-upstream = {{ type = "stdio", command = {python1:?}, args = [{server:?}] }}
+upstream = {stdio_server}
 
 [[grants]]
 id = "asking-agent"

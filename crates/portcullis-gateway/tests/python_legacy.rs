@@ -14,10 +14,10 @@
 mod support;
 
 use portcullis_gateway::config::load_str;
-use portcullis_peers::{Agent, Component, Peers, Sdk, Step, repo_root};
+use portcullis_peers::{Agent, Component, Peers, Sdk, Step};
 use serde_json::json;
 use support::TestNode;
-use support::py::{is_error, server, sha, text};
+use support::py::{self, is_error, server, sha, text};
 
 const POLICY: &str = r#"{
   "version": "1",
@@ -30,11 +30,7 @@ const POLICY: &str = r#"{
 }"#;
 
 fn config(peers: &Peers, sse_url: &str) -> String {
-    let python2 = peers.path("PEERS_PY_MCP2").unwrap().display().to_string();
-    let server2 = repo_root()
-        .join("tests/peers/examples/mcp2_server.py")
-        .display()
-        .to_string();
+    let stdio_server = py::stdio_upstream(peers, "PEERS_PY_MCP2", "mcp2_server.py");
     format!(
         r#"
 [listeners]
@@ -45,7 +41,7 @@ ops = "127.0.0.1:0"
 file = "policy.json"
 
 [servers.stdio]
-upstream = {{ type = "stdio", command = {python2:?}, args = [{server2:?}] }}
+upstream = {stdio_server}
 
 [servers.legacy]
 upstream = {{ type = "sse", url = {sse_url:?} }}

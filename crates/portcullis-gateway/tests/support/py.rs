@@ -43,6 +43,18 @@ pub fn server(
     (guard, format!("http://127.0.0.1:{port}{path}"))
 }
 
+/// A config's stdio upstream running `tests/peers/examples/<script>` with the venv `python` (a
+/// `PEERS_PY_*` key), as a TOML inline table: `{ type = "stdio", command = .., args = [..] }`.
+pub fn stdio_upstream(peers: &Peers, python: &'static str, script: &str) -> String {
+    let command = peers.path(python).unwrap().display().to_string();
+    let script = repo_root()
+        .join("tests/peers/examples")
+        .join(script)
+        .display()
+        .to_string();
+    format!("{{ type = \"stdio\", command = {command:?}, args = [{script:?}] }}")
+}
+
 /// The first text of a step's tool result.
 pub fn text(step: &Value) -> &str {
     step["result"]["content"][0]["text"]
