@@ -12,36 +12,13 @@ cd "$(dirname "$0")/../.."
 rate="${1:-2000}"
 idle_sessions="${2:-10000}"
 
-# PORTCULLIS_BIN runs another build (e.g. a saved copy of an older commit) instead of building this tree.
-bin="${PORTCULLIS_BIN:-}"
-if [ -z "$bin" ]; then
-    cargo build --release -q -p portcullis
-    bin="$PWD/target/release/portcullis"
-fi
+source cluster/bench/lib.sh
 cargo build --release -q -p portcullis-bench --example bare_proxy
 bare_bin="$PWD/target/release/examples/bare_proxy"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for_line() { # file pattern
-    for _ in $(seq 1 200); do
-        if grep -q "$2" "$1" 2>/dev/null; then grep -m1 "$2" "$1"; return 0; fi
-        sleep 0.05
-    done
-    echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
-}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 
-"$bin" demo-server --http 127.0.0.1:0 2>"$work/upstream.log" &
-pids+=($!)
-upstream="$(wait_for_line "$work/upstream.log" 'http://' | grep -o 'http://[^ ]*')"
+start_upstream
 "$bare_bin" "$upstream" >"$work/bare.out" &
 pids+=($!)
 bare="$(wait_for_line "$work/bare.out" '^ready' | sed 's/^ready //')"

@@ -14,28 +14,7 @@ rounds="${1:-3}"
 sessions="${2:-16}"
 secs="${3:-10}"
 
-# PORTCULLIS_BIN skips the build and uses that binary.
-bin="${PORTCULLIS_BIN:-}"
-if [ -z "$bin" ]; then
-    cargo build --release -q -p portcullis
-    bin="$PWD/target/release/portcullis"
-fi
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for_line() { # file pattern
-    for _ in $(seq 1 400); do
-        if grep -q "$2" "$1" 2>/dev/null; then grep -m1 "$2" "$1"; return 0; fi
-        sleep 0.05
-    done
-    echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
-}
+source cluster/bench/lib.sh
 free_port() { # asks the kernel for a free port on 127.0.0.1
     "$bin" demo-server --http 127.0.0.1:0 2>"$work/probe.log" & local probe=$!
     local url; url="$(wait_for_line "$work/probe.log" 'http://' | grep -o 'http://[^ ]*')"
@@ -43,9 +22,7 @@ free_port() { # asks the kernel for a free port on 127.0.0.1
     echo "$url" | sed 's#http://127.0.0.1:\([0-9]*\).*#\1#'
 }
 
-"$bin" demo-server --http 127.0.0.1:0 2>"$work/upstream.log" &
-pids+=($!)
-upstream="$(wait_for_line "$work/upstream.log" 'http://' | grep -o 'http://[^ ]*')"
+start_upstream
 
 cat >"$work/limited.json" <<'JSON'
 {"version": "1", "default": "deny", "tools": {"echo": {"rate_limit": {"max": 1000000000, "window": 60, "per": "identity"}}}}
