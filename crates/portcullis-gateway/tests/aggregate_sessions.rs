@@ -13,6 +13,7 @@
 mod support;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,19 +49,25 @@ fn extra() -> String {
     )
 }
 
-/// A session directory every node of a test shares, as the replicated store would be.
+/// A session directory every node of a test shares, as the replicated store would be. While
+/// `lagging`, removals are lost, as if still on their way to a commit.
 #[derive(Default)]
-struct Directory(Mutex<HashMap<String, SessionEntry>>);
+struct Directory {
+    records: Mutex<HashMap<String, SessionEntry>>,
+    lagging: AtomicBool,
+}
 
 impl SessionDirectory for Directory {
     fn record(&self, entry: SessionEntry) {
-        self.0.lock().unwrap().insert(entry.id.clone(), entry);
+        self.records.lock().unwrap().insert(entry.id.clone(), entry);
     }
     fn forget(&self, id: &str) {
-        self.0.lock().unwrap().remove(id);
+        if !self.lagging.load(Ordering::Relaxed) {
+            self.records.lock().unwrap().remove(id);
+        }
     }
     fn find(&self, id: &str) -> Option<SessionEntry> {
-        self.0.lock().unwrap().get(id).cloned()
+        self.records.lock().unwrap().get(id).cloned()
     }
 }
 
@@ -234,6 +241,24 @@ async fn an_aggregate_session_continues_on_another_node_and_a_delete_ends_it_eve
     assert_eq!(delete(&b, &other).await, StatusCode::NO_CONTENT);
     assert_eq!(
         request(&a, &other, "ping", json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_session_is_not_rebuilt_while_its_removal_is_on_its_way() {
+    let directory = Arc::new(Directory::default());
+    directory.lagging.store(true, Ordering::Relaxed);
+    let a = start(Some(&directory)).await;
+    let b = start(Some(&directory)).await;
+    let session = initialize(&a).await;
+    assert_eq!(request(&b, &session, "ping", json!({})).await.0, StatusCode::OK);
+    assert_eq!(delete(&b, &session).await, StatusCode::NO_CONTENT);
+    assert!(directory.find(&session).is_some(), "the removal has not landed");
+    assert_eq!(
+        request(&b, &session, "ping", json!({})).await.0,
         StatusCode::NOT_FOUND
     );
     a.stop().await;

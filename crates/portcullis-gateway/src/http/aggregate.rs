@@ -48,6 +48,8 @@ pub(super) struct Aggregates {
     open: DashMap<Arc<str>, Arc<Aggregate>>,
     /// Stateless (2026-07-28) clients share one aggregate per grant.
     stateless: DashMap<Arc<str>, Arc<Aggregate>>,
+    /// Sessions deleted here lately ([`continuity::Ended`]).
+    ended: continuity::Ended,
 }
 
 /// The router for `/mcp`.
@@ -56,6 +58,7 @@ pub(super) fn router(node: Arc<Node>) -> Router {
         node,
         open: DashMap::new(),
         stateless: DashMap::new(),
+        ended: continuity::Ended::default(),
     });
     Router::new()
         .route("/mcp", post_route(post).get(get).delete(delete))
@@ -196,6 +199,9 @@ async fn delete(State(aggregates): State<Arc<Aggregates>>, headers: HeaderMap) -
             .remove_if(id, |_, aggregate| aggregate.grant == caller.grant_id);
         // Forgotten cluster-wide even when another node holds it; that node ends it on next use.
         let known = continuity::forget(&node, &caller, id, held.is_some());
+        if held.is_some() || known {
+            aggregates.ended.note(id);
+        }
         match held {
             Some((_, aggregate)) => aggregate.close(&node).await,
             None if known => {}

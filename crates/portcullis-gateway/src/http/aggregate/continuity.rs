@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::http::StatusCode;
+use dashmap::DashMap;
 use serde_json::{Value, json};
 
 use super::members::Aggregate;
@@ -82,6 +84,9 @@ pub(super) async fn resumed(
     let Some(directory) = &node.cluster.sessions else {
         return Ok(None);
     };
+    if aggregates.ended.contains(id) {
+        return Ok(None);
+    }
     let Some(record) = directory.find(id).filter(|r| is_aggregate_of(r, caller)) else {
         return Ok(None);
     };
@@ -117,4 +122,28 @@ pub(super) async fn resumed(
 
 fn is_aggregate_of(record: &SessionEntry, caller: &Caller) -> bool {
     !record.members.is_empty() && *record.grant == *caller.grant_id
+}
+
+/// How long a session deleted here is remembered: far longer than a record's removal takes to
+/// commit, short enough that the list stays small.
+const REMEMBER_ENDED: Duration = Duration::from_secs(60);
+
+/// Sessions deleted on this node lately. Their records' removal is proposed in the background, so
+/// until it commits the directory still has them: without this, the next request with the id would
+/// rebuild the session it just ended.
+#[derive(Default)]
+pub(super) struct Ended(DashMap<Arc<str>, tokio::time::Instant>);
+
+impl Ended {
+    /// Remembers that `id` was deleted here (and forgets what is old enough).
+    pub(super) fn note(&self, id: &str) {
+        let now = tokio::time::Instant::now();
+        self.0
+            .retain(|_, at| now.saturating_duration_since(*at) < REMEMBER_ENDED);
+        self.0.insert(Arc::from(id), now);
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.0.get(id).is_some_and(|at| at.elapsed() < REMEMBER_ENDED)
+    }
 }
