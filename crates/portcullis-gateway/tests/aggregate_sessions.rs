@@ -41,10 +41,10 @@ const POLICY: &str = r#"{
   }
 }"#;
 
-/// Lands in `[limits]`: a grant for the stdio `files` and the HTTP `remote`.
+/// Lands in `[limits]`: a grant for the stdio `files` and `open` and the HTTP `remote`.
 fn extra() -> String {
     format!(
-        "\n[[grants]]\nid = \"several\"\ntoken_sha256 = \"{}\"\nservers = [\"files\", \"remote\"]\npolicy = \"main\"\n",
+        "\n[[grants]]\nid = \"several\"\ntoken_sha256 = \"{}\"\nservers = [\"files\", \"remote\", \"open\"]\npolicy = \"main\"\n",
         support::sha(TOKEN)
     )
 }
@@ -176,14 +176,14 @@ async fn an_aggregate_session_continues_on_another_node_and_a_delete_ends_it_eve
     let session = initialize(&a).await;
     assert_eq!(request(&a, &session, "ping", json!({})).await.0, StatusCode::OK);
     let record = directory.find(&session).expect("the session is recorded");
-    assert_eq!(record.members, ["files", "remote"]);
+    assert_eq!(record.members, ["files", "remote", "open"]);
     assert_eq!(
         (record.grant.as_str(), record.server.as_str()),
         ("several", "files")
     );
     assert_eq!(record.initialize["clientInfo"]["name"], "test");
 
-    // Node b never saw the session: it rebuilds both members from the record.
+    // Node b never saw the session: it rebuilds every member from the record.
     let (status, list) = request(&b, &session, "tools/list", json!({})).await;
     assert_eq!(status, StatusCode::OK);
     let mut names: Vec<&str> = list["result"]["tools"]
@@ -194,7 +194,7 @@ async fn an_aggregate_session_continues_on_another_node_and_a_delete_ends_it_eve
         .collect();
     names.sort_unstable();
     let expected = ["announce", "read_file", "slow", "whoami", "write_file"];
-    let mut want: Vec<String> = ["files", "remote"]
+    let mut want: Vec<String> = ["files", "remote", "open"]
         .iter()
         .flat_map(|s| expected.map(|t| format!("{s}__{t}")))
         .collect();
@@ -280,8 +280,10 @@ async fn without_a_directory_an_unknown_aggregate_is_a_404() {
     b.stop().await;
 }
 
+/// An announcement from `files` for odd `n`, from `open` for even ones.
 async fn announce(node: &TestNode, session: &str, n: u32) {
-    let result = call(node, session, "files__announce", json!({"n": n})).await;
+    let server = if n % 2 == 1 { "files" } else { "open" };
+    let result = call(node, session, &format!("{server}__announce"), json!({"n": n})).await;
     assert_eq!(text(&result), "announced", "{result}");
 }
 
@@ -292,6 +294,7 @@ async fn a_lost_merged_stream_resumes_in_order_without_repeats() {
     let (status, mut stream) = open(&node, Method::GET, &session, &[], None).await;
     assert_eq!(status, StatusCode::OK);
     let n = |message: Value| message["params"]["_meta"]["n"].as_u64().unwrap();
+    // Both stdio servers announce, turn by turn: one merged stream, one order, one replay.
     announce(&node, &session, 1).await;
     assert_eq!(n(stream.next().await), 1);
     let last = stream.last_id.clone().expect("events carry ids");
