@@ -75,6 +75,12 @@ where
         })
     });
     let replays = (*log).as_ref();
+    let earlier = |after| Following {
+        log: Arc::clone(&log),
+        label: Arc::clone(label),
+        after,
+        window,
+    };
     let source = match resume.transpose()? {
         None => Resumed::live(live().await?),
         Some(after) => match after.stream.kind {
@@ -83,26 +89,15 @@ where
                     .replay(after, window)
                     .map_err(|e| Reject::status(StatusCode::BAD_REQUEST, format!("cannot resume: {e}")))?;
                 tracing::debug!(session = %label, after = %after, "response stream resumed");
-                let resumed = Following {
-                    log,
-                    label: Arc::clone(label),
-                    after,
-                    window,
-                };
-                Resumed::following(resumed, replayed.frames, replayed.finished, None)
+                Resumed::following(earlier(after), replayed.frames, replayed.finished, None)
             }
             StreamKind::Standalone => {
+                // Take the stream over first, so the old one stops getting messages, then replay it.
                 let live = live().await?;
                 match replays.replay(after, window) {
                     Ok(replayed) => {
                         tracing::debug!(session = %label, after = %after, "standalone stream resumed");
-                        let resumed = Following {
-                            log,
-                            label: Arc::clone(label),
-                            after,
-                            window,
-                        };
-                        Resumed::following(resumed, replayed.frames, replayed.finished, Some(live))
+                        Resumed::following(earlier(after), replayed.frames, replayed.finished, Some(live))
                     }
                     Err(e) => {
                         // Nothing to replay from: the stream goes on fresh (what was parked still comes).
