@@ -225,6 +225,10 @@ pub enum AppRequest {
         /// another node continues the session.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         initialize: Option<serde_json::Value>,
+        /// For an aggregate session (`/mcp` over several servers): every member server, in order;
+        /// `server` is then the first. Empty for a session of one server.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<String>,
     },
     /// Replaces a session's upstream session ids (after a node re-established the upstream).
     SetSessionUpstream {

@@ -214,6 +214,7 @@ impl State {
                 node,
                 at,
                 initialize,
+                members,
             } => session::put(
                 self,
                 SessionRecord {
@@ -224,6 +225,7 @@ impl State {
                     node,
                     created_at: at,
                     initialize,
+                    members,
                 },
             ),
             AppRequest::SetSessionUpstream {

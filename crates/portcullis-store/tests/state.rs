@@ -359,6 +359,7 @@ fn session_records_are_created_updated_and_removed() {
                 node: 1,
                 at: at(1_000),
                 initialize: Some(json!({"protocolVersion": "2025-11-25"})),
+                members: vec![],
             },
             AppRequest::SetSessionUpstream {
                 id: "s1".to_owned(),
@@ -379,6 +380,57 @@ fn session_records_are_created_updated_and_removed() {
         rejected(state.apply(10, AppRequest::RemoveSession { id: "s1".to_owned() })),
         ApplyError::UnknownSession { .. }
     ));
+}
+
+#[test]
+fn aggregate_session_records_keep_their_members_and_older_records_still_decode() {
+    let aggregate = |members: &[&str]| AppRequest::PutSession {
+        id: "agg".to_owned(),
+        grant: "g1".to_owned(),
+        server: "files".to_owned(),
+        upstream_session_ids: vec![],
+        node: 1,
+        at: at(1_000),
+        initialize: Some(json!({})),
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+    };
+    let mut state = State::default();
+    run(&mut state, vec![aggregate(&["files", "mail"])]);
+    assert_eq!(state.sessions["agg"].members, ["files", "mail"]);
+    assert_eq!(
+        aggregate(&["files", "mail", "files"]).validate(),
+        Err(ValidationError::MemberTwice {
+            name: "files".to_owned()
+        })
+    );
+    assert_eq!(
+        aggregate(&["mail", "files"]).validate(),
+        Err(ValidationError::MembersDisagree)
+    );
+    assert!(matches!(
+        aggregate(&["files", "no spaces"]).validate(),
+        Err(ValidationError::BadName { .. })
+    ));
+
+    // A single-server session writes no `members`, and what was written before they existed reads back.
+    let single: AppRequest = serde_json::from_value(json!({
+        "op": "put_session", "id": "s1", "grant": "g1", "server": "files",
+        "upstream_session_ids": [], "node": 1, "at": 1_000
+    }))
+    .unwrap();
+    let AppRequest::PutSession { members, .. } = &single else {
+        panic!("{single:?}");
+    };
+    assert!(members.is_empty());
+    assert!(
+        serde_json::to_value(&single).unwrap().get("members").is_none(),
+        "an absent list is not written"
+    );
+    run(&mut state, vec![single]);
+    let record = serde_json::to_value(&state.sessions["s1"]).unwrap();
+    assert!(record.get("members").is_none(), "{record}");
+    let back: portcullis_store::SessionRecord = serde_json::from_value(record).unwrap();
+    assert_eq!(back, state.sessions["s1"]);
 }
 
 #[test]
@@ -430,6 +482,7 @@ fn malformed_commands_are_refused_before_proposing() {
         node: 1,
         at: at(1_000),
         initialize: Some(json!(["not", "params"])),
+        members: vec![],
     };
     assert_eq!(
         init_not_object.validate(),

@@ -94,6 +94,7 @@ fn sample_log(commands: u64) -> Vec<Entry> {
                 node: 1,
                 at,
                 initialize: None,
+                members: vec![],
             },
             _ => AppRequest::PutGrant {
                 id: format!("g{i}"),

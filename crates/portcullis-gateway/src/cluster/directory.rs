@@ -14,6 +14,9 @@ pub struct SessionEntry {
     pub server: String,
     /// The client's `initialize` params, replayed to a fresh upstream.
     pub initialize: Value,
+    /// For an aggregate session (`/mcp` over several servers): every member server, in order, each
+    /// re-initialized with `initialize`; `server` is then the first. Empty for one server's session.
+    pub members: Vec<String>,
 }
 
 /// Where session records live (the replicated store, in a cluster).

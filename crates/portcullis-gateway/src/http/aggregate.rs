@@ -13,6 +13,7 @@
 //! batches are refused; `ping` is answered by the gateway.
 
 mod call;
+mod continuity;
 mod list;
 mod members;
 mod names;
@@ -47,6 +48,8 @@ pub(super) struct Aggregates {
     open: DashMap<Arc<str>, Arc<Aggregate>>,
     /// Stateless (2026-07-28) clients share one aggregate per grant.
     stateless: DashMap<Arc<str>, Arc<Aggregate>>,
+    /// Sessions deleted here lately ([`continuity::Ended`]).
+    ended: continuity::Ended,
 }
 
 /// The router for `/mcp`.
@@ -55,6 +58,7 @@ pub(super) fn router(node: Arc<Node>) -> Router {
         node,
         open: DashMap::new(),
         stateless: DashMap::new(),
+        ended: continuity::Ended::default(),
     });
     Router::new()
         .route("/mcp", post_route(post).get(get).delete(delete))
@@ -120,7 +124,7 @@ async fn handle(
         bad(jsonrpc::error(id.clone(), jsonrpc::INVALID_REQUEST, why))
     })?;
     let sse = accepts_sse(headers);
-    if let Some(aggregate) = owned(aggregates, caller, headers)? {
+    if let Some(aggregate) = owned(aggregates, caller, headers).await? {
         let answer = Answer {
             sse,
             stateless: false,
@@ -162,7 +166,8 @@ async fn get(State(aggregates): State<Arc<Aggregates>>, headers: HeaderMap) -> R
                 super::standalone::get(State(Arc::clone(&node)), Path(server), headers.clone()).await,
             );
         }
-        let aggregate = owned(&aggregates, &caller, &headers)?
+        let aggregate = owned(&aggregates, &caller, &headers)
+            .await?
             .ok_or_else(|| Reject::status(StatusCode::BAD_REQUEST, "this needs an Mcp-Session-Id header"))?;
         if !accepts_sse(&headers) {
             return Err(Reject::status(
@@ -170,7 +175,7 @@ async fn get(State(aggregates): State<Arc<Aggregates>>, headers: HeaderMap) -> R
                 "the GET stream is text/event-stream: send Accept: text/event-stream",
             ));
         }
-        Ok(stream::open(&node, &aggregate).await)
+        stream::open(&node, &aggregate, &headers).await
     };
     opened.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -184,18 +189,33 @@ async fn delete(State(aggregates): State<Arc<Aggregates>>, headers: HeaderMap) -
                 super::standalone::delete(State(Arc::clone(&node)), Path(server), headers.clone()).await,
             );
         }
-        let aggregate = owned(&aggregates, &caller, &headers)?
-            .ok_or_else(|| Reject::status(StatusCode::BAD_REQUEST, "this needs an Mcp-Session-Id header"))?;
-        aggregates.open.remove(&aggregate.id);
-        aggregate.close(&node).await;
+        let id = headers
+            .get(SESSION_HEADER)
+            .ok_or_else(|| Reject::status(StatusCode::BAD_REQUEST, "this needs an Mcp-Session-Id header"))?
+            .to_str()
+            .map_err(|_| unknown_session())?;
+        let held = aggregates
+            .open
+            .remove_if(id, |_, aggregate| aggregate.grant == caller.grant_id);
+        // Forgotten cluster-wide even when another node holds it; that node ends it on next use.
+        let known = continuity::forget(&node, &caller, id, held.is_some());
+        if held.is_some() || known {
+            aggregates.ended.note(id);
+        }
+        match held {
+            Some((_, aggregate)) => aggregate.close(&node).await,
+            None if known => {}
+            None => return Err(unknown_session()),
+        }
         Ok(StatusCode::NO_CONTENT.into_response())
     };
     closed.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The aggregate session named in `Mcp-Session-Id` (`None` without the header). Another grant's
-/// session looks exactly like a missing one: 404, so the client initializes again.
-fn owned(
+/// The aggregate session named in `Mcp-Session-Id` (`None` without the header): held here, or
+/// continued from the cluster's record. Another grant's session looks exactly like a missing one:
+/// 404, so the client initializes again.
+async fn owned(
     aggregates: &Aggregates,
     caller: &Caller,
     headers: &HeaderMap,
@@ -203,15 +223,26 @@ fn owned(
     let Some(value) = headers.get(SESSION_HEADER) else {
         return Ok(None);
     };
-    let unknown = || Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again");
-    let id = value.to_str().map_err(|_| unknown())?;
-    aggregates
-        .open
-        .get(id)
-        .map(|entry| Arc::clone(entry.value()))
-        .filter(|aggregate| aggregate.grant == caller.grant_id)
-        .map(Some)
-        .ok_or_else(unknown)
+    let id = value.to_str().map_err(|_| unknown_session())?;
+    let held = aggregates.open.get(id).map(|entry| Arc::clone(entry.value()));
+    match held {
+        Some(aggregate) if aggregate.grant != caller.grant_id => Err(unknown_session()),
+        Some(aggregate) if continuity::forgotten_elsewhere(&aggregates.node, &aggregate) => {
+            tracing::info!(session = id, "aggregate session deleted on another node");
+            aggregates.open.remove(id);
+            aggregate.close(&aggregates.node).await;
+            Err(unknown_session())
+        }
+        Some(aggregate) => Ok(Some(aggregate)),
+        None => continuity::resumed(aggregates, caller, id)
+            .await?
+            .map(Some)
+            .ok_or_else(unknown_session),
+    }
+}
+
+fn unknown_session() -> Reject {
+    Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again")
 }
 
 fn bad(body: Value) -> Reject {

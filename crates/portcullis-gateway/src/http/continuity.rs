@@ -36,10 +36,10 @@ pub(super) async fn owned_or_resumed(
     if node.sessions.get(id).is_some() {
         return Err(missing);
     }
-    let Some(record) = directory
-        .find(id)
-        .filter(|record| *record.grant == *caller.grant_id && *record.server == *server.name)
-    else {
+    let Some(record) = directory.find(id).filter(|record| {
+        // An aggregate session is `/mcp`'s, even though its first member is this server.
+        record.members.is_empty() && *record.grant == *caller.grant_id && *record.server == *server.name
+    }) else {
         return Err(missing);
     };
     let _one_at_a_time = node.cluster.resuming.lock().await;
@@ -88,6 +88,7 @@ pub(super) fn record(node: &Node, session: &SessionHandle, params: Option<Value>
         grant: info.grant.to_string(),
         server: info.server.to_string(),
         initialize: params.unwrap_or_else(|| json!({})),
+        members: Vec::new(),
     });
 }
 

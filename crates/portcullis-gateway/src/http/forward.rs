@@ -21,7 +21,7 @@ pub(super) use crate::relay::Finish;
 use crate::relay::input_required::{self, Target};
 use crate::relay::{Abandon, Exchange, Step, stateless_result};
 use crate::session::SessionHandle;
-use crate::session::replay::{self, StreamKind};
+use crate::session::replay::{self, SharedLog, StreamKind};
 
 /// How to answer.
 #[derive(Clone, Copy, Debug)]
@@ -57,9 +57,22 @@ pub async fn forward(
     finish: Finish,
     answer: Answer,
 ) -> Response {
+    forward_logged(node, session, message, finish, answer, None).await
+}
+
+/// [`forward`], with a streamed answer's events kept in `log` instead of the session's own replay
+/// log (`/mcp`'s aggregate sessions keep one log for every stream their client sees).
+pub(super) async fn forward_logged(
+    node: Arc<Node>,
+    session: SessionHandle,
+    message: Value,
+    finish: Finish,
+    answer: Answer,
+    log: Option<SharedLog>,
+) -> Response {
     let target = answer.stateless.then(|| Target::of(&message));
     match Exchange::open(&node, &session, message, finish, answer.abandon()).await {
-        Ok(exchange) => respond(node, session, exchange, target, answer).await,
+        Ok(exchange) => respond(node, session, exchange, target, answer, log).await,
         Err(failed) => json_response(StatusCode::OK, &finalize(failed, answer)),
     }
 }
@@ -67,7 +80,7 @@ pub async fn forward(
 /// A 2026-07-28 client's retry with `inputResponses`: continues the parked call it names.
 pub async fn resume(node: Arc<Node>, session: SessionHandle, retry: Value, answer: Answer) -> Response {
     match input_required::resume(&node, &session, &retry).await {
-        Ok(exchange) => respond(node, session, exchange, Some(Target::of(&retry)), answer).await,
+        Ok(exchange) => respond(node, session, exchange, Some(Target::of(&retry)), answer, None).await,
         Err(error) => json_response(StatusCode::OK, &finalize(error, answer)),
     }
 }
@@ -80,6 +93,7 @@ async fn respond(
     mut exchange: Exchange,
     target: Option<Target>,
     answer: Answer,
+    log: Option<SharedLog>,
 ) -> Response {
     let out = loop {
         match exchange.next().await {
@@ -91,13 +105,8 @@ async fn respond(
             // Without SSE nothing but the answer reaches the client.
             Step::Update(_) if !answer.sse => {}
             Step::Update(update) => {
-                return stream(
-                    &node,
-                    &session,
-                    Opening::Update(Box::new(exchange), update),
-                    target,
-                    answer,
-                );
+                let opening = Opening::Update(Box::new(exchange), update);
+                return stream_logged(&node, &session, opening, target, answer, log);
             }
         }
     };
@@ -133,6 +142,19 @@ pub(super) fn stream(
     target: Option<Target>,
     answer: Answer,
 ) -> Response {
+    stream_logged(node, session, opening, target, answer, None)
+}
+
+/// [`stream`], keeping its events in `log` (the session's own when `None`).
+fn stream_logged(
+    node: &Arc<Node>,
+    session: &SessionHandle,
+    opening: Opening,
+    target: Option<Target>,
+    answer: Answer,
+    log: Option<SharedLog>,
+) -> Response {
+    let log = log.unwrap_or_else(|| Arc::clone(session.info()) as SharedLog);
     let announced = answer.announce_session && node.sessions.get(&session.info().id).is_some();
     let keepalive = node.settings.sse_keepalive;
     let (events, body) = mpsc::channel::<Bytes>(16);
@@ -140,7 +162,8 @@ pub(super) fn stream(
         events,
         session: session.clone(),
         // Session-era clients may come back for the rest with `Last-Event-ID`; stateless ones cannot.
-        resumable: (!answer.stateless).then(|| session.info().replay.open_stream(StreamKind::Response)),
+        resumable: (!answer.stateless).then(|| (*log).as_ref().open_stream(StreamKind::Response)),
+        log,
         window: node.settings.sse_replay_window,
         answer,
     };
@@ -173,6 +196,8 @@ struct Pump {
     events: mpsc::Sender<Bytes>,
     session: SessionHandle,
     resumable: Option<replay::StreamId>,
+    /// Where a resumable stream's events are kept.
+    log: SharedLog,
     window: Duration,
     answer: Answer,
 }
@@ -191,7 +216,7 @@ impl Pump {
             .send(self.frame(&finalize(out, self.answer), true))
             .await;
         if self.resumable.is_some() {
-            replay::prune_later(self.session.info(), self.window);
+            replay::prune_later(&self.log, self.window);
         }
     }
 
@@ -205,11 +230,7 @@ impl Pump {
 
     fn frame(&self, message: &Value, last: bool) -> Bytes {
         match self.resumable {
-            Some(stream) => self
-                .session
-                .info()
-                .replay
-                .record(stream, message, last, self.window),
+            Some(stream) => (*self.log).as_ref().record(stream, message, last, self.window),
             None => sse_event(message),
         }
     }

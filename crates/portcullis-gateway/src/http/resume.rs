@@ -4,6 +4,7 @@
 //! and for a POST's response stream, the rest of that stream up to its response.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 use super::Reject;
 use super::events::{self, EventSource};
 use crate::node::Node;
-use crate::session::replay::{EventId, StreamKind};
+use crate::session::replay::{EventId, ReplayLog, SharedLog, StreamKind};
 use crate::session::{SessionHandle, SessionInfo};
 
 /// `Last-Event-ID`.
@@ -37,7 +38,34 @@ pub(super) async fn open(
 ) -> Result<Response, Reject> {
     let window = node.settings.sse_replay_window;
     let info = Arc::clone(session.info());
-    let gone = || Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again");
+    let live = || async {
+        Live::open(session, window)
+            .await
+            .map_err(|()| Reject::status(StatusCode::NOT_FOUND, "unknown session: initialize again"))
+    };
+    open_over(node, info.clone(), &info.id, headers, live).await
+}
+
+/// Opens a GET stream whose events are kept in `log` (`label` names its session in logs): fresh from
+/// `live`, or resuming from `Last-Event-ID`. A standalone stream is resumed by taking the stream over
+/// with `live` first (so the old one stops getting messages), replaying it, then going on live.
+///
+/// # Errors
+/// 400 for an id that is not ours, or names a response stream whose events are no longer kept;
+/// whatever `live` fails with.
+pub(super) async fn open_over<L, F, Fut>(
+    node: &Node,
+    log: SharedLog,
+    label: &Arc<str>,
+    headers: &HeaderMap,
+    live: F,
+) -> Result<Response, Reject>
+where
+    L: EventSource,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<L, Reject>>,
+{
+    let window = node.settings.sse_replay_window;
     let resume = headers.get(LAST_EVENT_ID).map(|v| {
         v.to_str().ok().and_then(EventId::parse).ok_or_else(|| {
             Reject::status(
@@ -46,35 +74,34 @@ pub(super) async fn open(
             )
         })
     });
+    let replays = (*log).as_ref();
+    let earlier = |after| Following {
+        log: Arc::clone(&log),
+        label: Arc::clone(label),
+        after,
+        window,
+    };
     let source = match resume.transpose()? {
-        None => Resumed::live(Live::open(session, window).await.map_err(|()| gone())?),
+        None => Resumed::live(live().await?),
         Some(after) => match after.stream.kind {
             StreamKind::Response => {
-                let replayed = info
-                    .replay
+                let replayed = replays
                     .replay(after, window)
                     .map_err(|e| Reject::status(StatusCode::BAD_REQUEST, format!("cannot resume: {e}")))?;
-                tracing::debug!(session = %info.id, after = %after, "response stream resumed");
-                Resumed::following(info, after, replayed.frames, replayed.finished, window, None)
+                tracing::debug!(session = %label, after = %after, "response stream resumed");
+                Resumed::following(earlier(after), replayed.frames, replayed.finished, None)
             }
             StreamKind::Standalone => {
                 // Take the stream over first, so the old one stops getting messages, then replay it.
-                let live = Live::open(session, window).await.map_err(|()| gone())?;
-                match info.replay.replay(after, window) {
+                let live = live().await?;
+                match replays.replay(after, window) {
                     Ok(replayed) => {
-                        tracing::debug!(session = %info.id, after = %after, "standalone stream resumed");
-                        Resumed::following(
-                            info,
-                            after,
-                            replayed.frames,
-                            replayed.finished,
-                            window,
-                            Some(live),
-                        )
+                        tracing::debug!(session = %label, after = %after, "standalone stream resumed");
+                        Resumed::following(earlier(after), replayed.frames, replayed.finished, Some(live))
                     }
                     Err(e) => {
                         // Nothing to replay from: the stream goes on fresh (what was parked still comes).
-                        tracing::debug!(session = %info.id, error = %e, "standalone stream not resumable");
+                        tracing::debug!(session = %label, error = %e, "standalone stream not resumable");
                         Resumed::live(live)
                     }
                 }
@@ -141,22 +168,30 @@ impl Drop for Live {
     }
 }
 
+/// The earlier stream a resumption follows.
+struct Following {
+    log: SharedLog,
+    label: Arc<str>,
+    after: EventId,
+    window: Duration,
+}
+
 /// A stream that first replays (and follows) an earlier stream from the replay log, then goes live.
-pub(super) struct Resumed {
-    info: Option<Arc<SessionInfo>>,
+pub(super) struct Resumed<L> {
+    followed: Option<(SharedLog, Arc<str>)>,
     cursor: Option<EventId>,
     pending: VecDeque<Bytes>,
     finished: bool,
     window: Duration,
     /// When to stop waiting for a replaced standalone stream to close.
     handover_until: Option<tokio::time::Instant>,
-    then: Option<Live>,
+    then: Option<L>,
 }
 
-impl Resumed {
-    fn live(live: Live) -> Self {
+impl<L: EventSource> Resumed<L> {
+    fn live(live: L) -> Self {
         Self {
-            info: None,
+            followed: None,
             cursor: None,
             pending: VecDeque::new(),
             finished: true,
@@ -166,20 +201,13 @@ impl Resumed {
         }
     }
 
-    fn following(
-        info: Arc<SessionInfo>,
-        after: EventId,
-        frames: Vec<(EventId, Bytes)>,
-        finished: bool,
-        window: Duration,
-        then: Option<Live>,
-    ) -> Self {
+    fn following(earlier: Following, frames: Vec<(EventId, Bytes)>, finished: bool, then: Option<L>) -> Self {
         let mut resumed = Self {
-            info: Some(info),
-            cursor: Some(after),
+            followed: Some((earlier.log, earlier.label)),
+            cursor: Some(earlier.after),
             pending: VecDeque::new(),
             finished,
-            window,
+            window: earlier.window,
             handover_until: then.is_some().then(|| tokio::time::Instant::now() + HANDOVER),
             then,
         };
@@ -196,13 +224,14 @@ impl Resumed {
 
     /// Waits for more of the followed stream; false once there is nothing more to wait for.
     async fn follow(&mut self) -> bool {
-        let (Some(info), Some(cursor)) = (self.info.clone(), self.cursor) else {
+        let (Some((log, label)), Some(cursor)) = (self.followed.clone(), self.cursor) else {
             return false;
         };
-        let appended = info.replay.appended();
+        let replays: &ReplayLog = (*log).as_ref();
+        let appended = replays.appended();
         tokio::pin!(appended);
         appended.as_mut().enable();
-        match info.replay.replay(cursor, self.window) {
+        match replays.replay(cursor, self.window) {
             Ok(replayed) => {
                 self.finished = replayed.finished;
                 let got = !replayed.frames.is_empty();
@@ -212,7 +241,7 @@ impl Resumed {
                 }
             }
             Err(e) => {
-                tracing::debug!(session = %info.id, error = %e, "resumed stream fell out of the replay window");
+                tracing::debug!(session = %label, error = %e, "resumed stream fell out of the replay window");
                 self.finished = true;
                 return true;
             }
@@ -230,7 +259,7 @@ impl Resumed {
     }
 }
 
-impl EventSource for Resumed {
+impl<L: EventSource> EventSource for Resumed<L> {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.pending.pop_front() {

@@ -223,12 +223,15 @@ impl ReplayLog {
     }
 }
 
+/// What owns a replay log (a session's info, an aggregate session), shared with its streams.
+pub type SharedLog = Arc<dyn AsRef<ReplayLog> + Send + Sync>;
+
 /// Called when a stream ends: once its events are past the window they are forgotten, so an idle
 /// session keeps nothing (one task per session at most, not one per stream). `holder` is what owns
 /// the log (the session's info), kept alive until then.
 pub fn prune_later<H>(holder: &Arc<H>, window: Duration)
 where
-    H: AsRef<ReplayLog> + Send + Sync + 'static,
+    H: AsRef<ReplayLog> + Send + Sync + ?Sized + 'static,
 {
     let log: &ReplayLog = (**holder).as_ref();
     if log.prune_scheduled.swap(true, Ordering::AcqRel) {

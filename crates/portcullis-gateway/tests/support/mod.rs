@@ -113,7 +113,7 @@ impl Answer {
     }
 }
 
-fn unique_dir() -> PathBuf {
+pub fn unique_dir() -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("portcullis-gw-{}-{n}", std::process::id()));
@@ -121,7 +121,7 @@ fn unique_dir() -> PathBuf {
     dir
 }
 
-fn sha(token: &str) -> String {
+pub fn sha(token: &str) -> String {
     state::to_hex(&state::hash_token(token))
 }
 
@@ -213,6 +213,16 @@ impl TestNode {
         dir: PathBuf,
         upstream: Option<fake_http::FakeHttp>,
     ) -> Self {
+        Self::start_in_cluster(loaded, dir, upstream, Default::default()).await
+    }
+
+    /// Starts a gateway with `cluster`'s hooks (a shared session directory, say).
+    pub async fn start_in_cluster(
+        loaded: portcullis_gateway::config::LoadedConfig,
+        dir: PathBuf,
+        upstream: Option<fake_http::FakeHttp>,
+        cluster: portcullis_gateway::cluster::ClusterHooks,
+    ) -> Self {
         let audit = Arc::new(MemoryAuditSink::new());
         let clock = ManualClock::at(START_MS);
         let (publisher, reader) = state::channel(loaded.state);
@@ -222,7 +232,7 @@ impl TestNode {
             counters: Arc::new(MemoryCounters::new()),
             audit: audit.clone(),
             clock: Arc::new(clock.clone()),
-            cluster: Default::default(),
+            cluster,
         };
         let agent = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ops = TcpListener::bind("127.0.0.1:0").await.unwrap();

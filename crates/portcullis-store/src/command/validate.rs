@@ -55,6 +55,15 @@ pub enum ValidationError {
     /// A session's recorded `initialize` params are not a JSON object.
     #[error("a session's initialize params must be a JSON object (the client's initialize params)")]
     InitializeNotObject,
+    /// An aggregate session names a member server twice.
+    #[error("an aggregate session lists member {name:?} twice")]
+    MemberTwice {
+        /// The repeated server.
+        name: String,
+    },
+    /// An aggregate session's `server` is not its first member.
+    #[error("an aggregate session's server must be its first member")]
+    MembersDisagree,
     /// The policy document does not compile.
     #[error("policy {name:?} does not compile; fix these and propose again:\n{errors}")]
     PolicyInvalid {
@@ -231,11 +240,13 @@ impl AppRequest {
                 server,
                 upstream_session_ids,
                 initialize,
+                members,
                 ..
             } => {
                 id_ok("session id", id)?;
                 id_ok("grant", grant)?;
                 name_ok("server", server)?;
+                members_ok(server, members)?;
                 if let Some(params) = initialize {
                     if !params.is_object() {
                         return Err(ValidationError::InitializeNotObject);
@@ -334,6 +345,21 @@ fn counter_key_ok(key: &CounterKey) -> Result<(), ValidationError> {
 
 fn ceiling_ok(ceiling: &CounterCeiling) -> Result<(), ValidationError> {
     finite("ceiling", ceiling.max, false)
+}
+
+/// An aggregate session's members: plain names, each once, the first being the record's `server`.
+fn members_ok(server: &str, members: &[String]) -> Result<(), ValidationError> {
+    size_ok("members", members.len(), MAX_ITEMS)?;
+    for (i, name) in members.iter().enumerate() {
+        name_ok("members", name)?;
+        if members[..i].contains(name) {
+            return Err(ValidationError::MemberTwice { name: name.clone() });
+        }
+    }
+    match members.first() {
+        Some(first) if first != server => Err(ValidationError::MembersDisagree),
+        _ => Ok(()),
+    }
 }
 
 fn upstream_ids_ok(ids: &[String]) -> Result<(), ValidationError> {

@@ -27,6 +27,10 @@ pub struct SessionRecord {
     /// The client's `initialize` params, replayed to a fresh upstream on another node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initialize: Option<serde_json::Value>,
+    /// For an aggregate session (`/mcp`): its member servers, in order (`server` is the first).
+    /// Empty for a session of one server, and in records written before aggregates were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
 }
 
 pub(super) fn put(state: &mut State, record: SessionRecord) -> Result<Applied, ApplyError> {

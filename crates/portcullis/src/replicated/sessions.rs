@@ -40,6 +40,7 @@ impl SessionDirectory for StoreSessions {
             node: self.0.node_id(),
             at: SystemClock.now(),
             initialize: Some(entry.initialize),
+            members: entry.members,
         });
     }
 
@@ -55,6 +56,7 @@ impl SessionDirectory for StoreSessions {
             grant: record.grant.clone(),
             server: record.server.clone(),
             initialize: record.initialize.clone().unwrap_or_else(|| serde_json::json!({})),
+            members: record.members.clone(),
         })
     }
 }

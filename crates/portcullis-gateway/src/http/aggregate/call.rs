@@ -10,17 +10,18 @@ use serde_json::Value;
 
 use super::members::Aggregate;
 use super::names;
-use crate::http::forward::{Answer, finalize, forward};
+use crate::http::forward::{Answer, finalize, forward_logged};
 use crate::http::{Caller, json_response};
 use crate::jsonrpc;
 use crate::node::Node;
 use crate::relay::{Finish, finish_for};
+use crate::session::replay::SharedLog;
 
 /// Routes one `tools/call` and answers it (JSON, or SSE when the server streams and the client takes it).
 pub(super) async fn call(
     node: Arc<Node>,
     caller: &Caller,
-    aggregate: &Aggregate,
+    aggregate: &Arc<Aggregate>,
     mut message: Value,
     answer: Answer,
 ) -> Response {
@@ -67,7 +68,9 @@ pub(super) async fn call(
                 server,
                 then: Box::new(then),
             };
-            forward(node, session, message, finish, answer).await
+            // A streamed answer's events are the aggregate's, so `Last-Event-ID` on `/mcp` finds them.
+            let log: SharedLog = Arc::clone(aggregate) as SharedLog;
+            forward_logged(node, session, message, finish, answer, Some(log)).await
         }
         // A denial is a tool result the agent reads, in its era, not an error about the server.
         Err(reply) => json_response(StatusCode::OK, &finalize(reply, answer)),

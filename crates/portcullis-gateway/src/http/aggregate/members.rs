@@ -4,6 +4,7 @@
 //! [`RETRY_AFTER`], so a server that comes back rejoins without the client starting over.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::node::Node;
 use crate::session::SessionHandle;
+use crate::session::replay::ReplayLog;
 
 /// How long a member that could not be reached stays out before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -26,6 +28,11 @@ pub(super) struct Aggregate {
     params: Value,
     /// One per server of the grant, in the grant's order.
     pub(super) members: Vec<Member>,
+    /// What the client's SSE streams on `/mcp` sent, for `Last-Event-ID` (the members' own logs are
+    /// not the client's: one stream here merges several of theirs).
+    pub(super) replay: ReplayLog,
+    /// Seen in the cluster's session directory (see [`super::continuity::forgotten_elsewhere`]).
+    pub(super) recorded: AtomicBool,
 }
 
 /// One server of an aggregate session.
@@ -58,7 +65,14 @@ impl Aggregate {
             grant,
             params,
             members,
+            replay: ReplayLog::default(),
+            recorded: AtomicBool::new(false),
         }
+    }
+
+    /// The client's `initialize` params.
+    pub(super) fn params(&self) -> &Value {
+        &self.params
     }
 
     /// The member serving `server`.
@@ -156,5 +170,11 @@ impl Aggregate {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+impl AsRef<ReplayLog> for Aggregate {
+    fn as_ref(&self) -> &ReplayLog {
+        &self.replay
     }
 }

@@ -21,7 +21,7 @@ use crate::session::mint_session_id;
 pub(super) async fn serve(
     node: &Arc<Node>,
     caller: &Caller,
-    aggregate: &Aggregate,
+    aggregate: &Arc<Aggregate>,
     message: Value,
     kind: Kind,
     answer: Answer,
@@ -90,11 +90,9 @@ pub(super) async fn initialize(
     aggregates
         .open
         .insert(Arc::clone(&session_id), Arc::clone(&aggregate));
+    super::continuity::record(node, &aggregate, &params);
     tracing::info!(session = %session_id, grant = %caller.grant_id, servers = aggregate.members.len(), down = failures.len(), "aggregate session opened");
-    let asked = params.get("protocolVersion").and_then(Value::as_str);
-    let version = asked
-        .filter(|v| protocol::is_supported(v) && *v != protocol::STATELESS)
-        .unwrap_or(protocol::LATEST_SESSION_ERA);
+    let version = negotiated(&params);
     let mut result = facts(&aggregate);
     result["protocolVersion"] = json!(version);
     let mut response = json_response(StatusCode::OK, &jsonrpc::result(id, result));
@@ -102,6 +100,16 @@ pub(super) async fn initialize(
         response.headers_mut().insert(SESSION_HEADER, value);
     }
     Ok(response)
+}
+
+/// The protocol version an aggregate session speaks with its client, given its `initialize` params:
+/// the client's, when the gateway serves it in the session era, else the latest session era.
+pub(super) fn negotiated(params: &Value) -> &str {
+    params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .filter(|v| protocol::is_supported(v) && *v != protocol::STATELESS)
+        .unwrap_or(protocol::LATEST_SESSION_ERA)
 }
 
 /// Opens every member at once; returns `server: why` for each that failed.
