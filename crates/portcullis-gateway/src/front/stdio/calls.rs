@@ -13,6 +13,7 @@ use super::era::{Admitted, Era};
 use crate::http::Caller;
 use crate::jsonrpc;
 use crate::node::Node;
+use crate::relay::input_required::{self, Target};
 use crate::relay::{
     Abandon, Exchange, Finish, Step, finish_for, is_cacheable, is_stateless, stateless_result,
 };
@@ -55,29 +56,41 @@ impl Calls {
     }
 
     /// A request: decided now (so decisions follow the client's order), then forwarded in its own task.
+    /// A 2026-07-28 client's retry with the gateway's `requestState` continues the call it names
+    /// instead (decided when first asked); the same client's call whose upstream asks it something
+    /// is answered with an `InputRequiredResult` and parked (see `relay::input_required`).
     pub async fn request(&mut self, message: Value) {
         let shape = Shape::of(&message);
-        let (message, finish) = match self.era.admit(&self.node, &self.session, message).await {
-            Admitted::Initialize(message) => (message.clone(), Ok(Finish::Initialize(Box::new(message)))),
+        let start = match self.era.admit(&self.node, &self.session, message).await {
+            Admitted::Initialize(message) => {
+                let finish = Finish::Initialize(Box::new(message.clone()));
+                Start::Open(message, finish)
+            }
+            Admitted::Request(message) if shape.stateless && input_required::is_retry(&message) => {
+                match input_required::resume(&self.node, &self.session, &message).await {
+                    Ok(exchange) => Start::Resumed(message, Box::new(exchange)),
+                    Err(answer) => return self.reply(shape.apply(answer)).await,
+                }
+            }
             Admitted::Request(message) => {
                 // A parked call's heartbeats go straight to the client's output.
                 let heartbeats = Some(self.out.clone());
-                let finish = finish_for(&self.node, &self.caller, &self.session, &message, heartbeats).await;
-                (message, finish)
+                match finish_for(&self.node, &self.caller, &self.session, &message, heartbeats).await {
+                    Ok(finish) => Start::Open(message, finish),
+                    Err(answer) => return self.reply(shape.apply(answer)).await,
+                }
             }
             Admitted::Answered(answer) => return self.reply(shape.apply(answer)).await,
         };
-        let finish = match finish {
-            Ok(finish) => finish,
-            Err(answer) => return self.reply(shape.apply(answer)).await,
-        };
-        let key = id_key(&message);
+        let request = start.request();
+        let key = id_key(request);
+        let target = shape.stateless.then(|| Target::of(request));
         lock(&self.in_flight).insert(key.clone(), false);
         let (node, session, out) = (Arc::clone(&self.node), self.session.clone(), self.out.clone());
         let in_flight = Arc::clone(&self.in_flight);
         self.tasks.spawn(async move {
             // Dropped unfinished only when the front ends: the call is then cancelled upstream.
-            let mut exchange = match Exchange::open(&node, &session, message, finish, Abandon::Cancel).await {
+            let mut exchange = match start.exchange(&node, &session).await {
                 Ok(exchange) => exchange,
                 Err(failed) => {
                     lock(&in_flight).remove(&key);
@@ -86,7 +99,8 @@ impl Calls {
                 }
             };
             loop {
-                match exchange.next().await {
+                let step = exchange.next().await;
+                match input_required::divert(&node, &session, target.as_ref(), &mut exchange, step) {
                     Step::Update(message) => {
                         if out.send(message).await.is_err() {
                             return;
@@ -125,12 +139,41 @@ impl Calls {
         }
     }
 
-    /// Ends every request task: each unfinished call is cancelled upstream and settled as cancelled.
+    /// Ends every request task: each unfinished call is cancelled upstream and settled as cancelled,
+    /// and so is each call parked for input the client will now never give.
     pub async fn cancel_all(&mut self) {
         self.tasks.shutdown().await;
+        for parked in input_required::take_session(&self.node, &self.session.info().id) {
+            parked.abandon().await;
+        }
         // The settling runs in tasks of its own (see `Exchange`'s drop); let them take their turn
         // before the session stops.
         tokio::task::yield_now().await;
+    }
+}
+
+/// Where a request's exchange comes from.
+enum Start {
+    /// A request to forward, with its finishing step.
+    Open(Value, Finish),
+    /// A retry that continues a parked call.
+    Resumed(Value, Box<Exchange>),
+}
+
+impl Start {
+    fn request(&self) -> &Value {
+        match self {
+            Self::Open(request, _) | Self::Resumed(request, _) => request,
+        }
+    }
+
+    async fn exchange(self, node: &Arc<Node>, session: &SessionHandle) -> Result<Exchange, Value> {
+        match self {
+            Self::Open(message, finish) => {
+                Exchange::open(node, session, message, finish, Abandon::Cancel).await
+            }
+            Self::Resumed(_, exchange) => Ok(*exchange),
+        }
     }
 }
 
