@@ -27,6 +27,7 @@ const POLICY: &str = r#"{
   "default": "deny",
   "tools": {
     "ask": {},
+    "cancels": {},
     "read_file": {},
     "delete_file": { "action": "deny", "reason": "deleting files is not allowed here" }
   }
@@ -159,6 +160,37 @@ async fn unknown_and_mismatched_request_states_are_refused_over_stdio() {
     assert_eq!(text(&done), "client said four", "{done}");
     let tools: Vec<Value> = client.audit_json().iter().map(|r| r["tool"].clone()).collect();
     assert_eq!(tools, [json!("delete_file"), json!("ask")], "{tools:?}");
+}
+
+#[tokio::test]
+async fn cancelling_the_retry_cancels_the_continued_call_upstream() {
+    let mut client = start(&[], Duration::from_secs(30));
+    // The upstream works on for 10 s after the answer, unless cancelled.
+    client
+        .send(&call("1", json!({"name": "ask", "arguments": {"ms": 10_000}})))
+        .await;
+    let asked = client.next().await;
+    let key = asked["result"]["inputRequests"]
+        .as_object()
+        .and_then(|requests| requests.keys().next().cloned())
+        .unwrap_or_else(|| panic!("no input request: {asked}"));
+    let state = asked["result"]["requestState"].as_str().unwrap().to_owned();
+    client.send(&retry("2", "ask", &key, &state)).await;
+    // The client names the retry; the upstream knows the call by the first attempt's id.
+    client
+        .send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "2"}}))
+        .await;
+    // The next line answers the next request (the cancelled one gets none), and only comes once the
+    // upstream stopped waiting on the cancelled call.
+    let report = client
+        .ask(call("r", json!({"name": "cancels", "arguments": {}})))
+        .await;
+    assert_eq!(report["id"], "r", "{report}");
+    let seen: Value = serde_json::from_str(text(&report)).unwrap();
+    assert_eq!(seen["cancelled"].as_array().map(Vec::len), Some(1), "{seen}");
+    let records = asks(&client, 1).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "cancelled", "{records:#?}");
 }
 
 #[tokio::test]

@@ -1,15 +1,16 @@
 //! The stdio client's requests: decided in arrival order, forwarded concurrently (one task each, so a
 //! slow call holds up nothing), their messages written as they come. A request the client cancelled
-//! gets no answer, as the spec asks; the session actor settles it with the upstream.
+//! gets no answer, as the spec asks; the session actor settles it with the upstream (a continued
+//! call: its task, see `in_flight`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::era::{Admitted, Era};
+use super::in_flight::InFlight;
 use crate::http::Caller;
 use crate::jsonrpc;
 use crate::node::Node;
@@ -18,9 +19,6 @@ use crate::relay::{
     Abandon, Exchange, Finish, Step, finish_for, is_cacheable, is_stateless, stateless_result,
 };
 use crate::session::SessionHandle;
-
-/// Requests in flight, by the client's id (as JSON text): whether the client cancelled them.
-type InFlight = Arc<Mutex<HashMap<String, bool>>>;
 
 /// The client's side of the session.
 pub struct Calls {
@@ -41,7 +39,7 @@ impl Calls {
             session,
             out,
             tasks: JoinSet::new(),
-            in_flight: Arc::default(),
+            in_flight: InFlight::default(),
             era: Era::default(),
         }
     }
@@ -85,21 +83,32 @@ impl Calls {
         let request = start.request();
         let key = id_key(request);
         let target = shape.stateless.then(|| Target::of(request));
-        lock(&self.in_flight).insert(key.clone(), false);
+        let stop = self.in_flight.start(key.clone(), start.continues());
         let (node, session, out) = (Arc::clone(&self.node), self.session.clone(), self.out.clone());
-        let in_flight = Arc::clone(&self.in_flight);
+        let in_flight = self.in_flight.clone();
         self.tasks.spawn(async move {
             // Dropped unfinished only when the front ends: the call is then cancelled upstream.
             let mut exchange = match start.exchange(&node, &session).await {
                 Ok(exchange) => exchange,
                 Err(failed) => {
-                    lock(&in_flight).remove(&key);
+                    in_flight.finish(&key);
                     let _ = out.send(shape.apply(failed)).await;
                     return;
                 }
             };
             loop {
-                let step = exchange.next().await;
+                let received = match &stop {
+                    Some(stop) => tokio::select! {
+                        received = exchange.receive() => received,
+                        () = stop.notified() => {
+                            // Dropping the exchange cancels the call upstream and settles it.
+                            in_flight.finish(&key);
+                            return;
+                        }
+                    },
+                    None => exchange.receive().await,
+                };
+                let step = exchange.conclude(received).await;
                 match input_required::divert(&node, &session, target.as_ref(), &mut exchange, step) {
                     Step::Update(message) => {
                         if out.send(message).await.is_err() {
@@ -107,8 +116,7 @@ impl Calls {
                         }
                     }
                     Step::Done(response) => {
-                        let cancelled = lock(&in_flight).remove(&key).unwrap_or(false);
-                        if !cancelled {
+                        if in_flight.finish(&key) {
                             let _ = out.send(shape.apply(response)).await;
                         }
                         return;
@@ -119,13 +127,13 @@ impl Calls {
     }
 
     /// A notification or a response to the upstream's request: passed on (a cancellation is noted
-    /// first, so its request's answer is not written).
+    /// first, so its request's answer is not written; a continued call's is not passed on).
     pub async fn pass_on(&self, message: Value) {
         if jsonrpc::method(&message) == Some("notifications/cancelled")
             && let Some(named) = message.pointer("/params/requestId")
-            && let Some(cancelled) = lock(&self.in_flight).get_mut(&named.to_string())
+            && self.in_flight.cancel(&named.to_string())
         {
-            *cancelled = true;
+            return;
         }
         if let Err(error) = self.session.notify(message).await {
             tracing::warn!(%error, "cannot pass a client message on");
@@ -161,6 +169,10 @@ enum Start {
 }
 
 impl Start {
+    fn continues(&self) -> bool {
+        matches!(self, Self::Resumed(..))
+    }
+
     fn request(&self) -> &Value {
         match self {
             Self::Open(request, _) | Self::Resumed(request, _) => request,
@@ -204,8 +216,4 @@ impl Shape {
 
 fn id_key(message: &Value) -> String {
     message.get("id").map(Value::to_string).unwrap_or_default()
-}
-
-fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
-    in_flight.lock().unwrap_or_else(PoisonError::into_inner)
 }
