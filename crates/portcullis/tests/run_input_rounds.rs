@@ -1,8 +1,9 @@
-//! Multi round-trip requests through `portcullis run`, with the official Python SDK on both sides: the
-//! 2.x client in 2026-07-28 mode launches `portcullis run -- <a 1.x FastMCP stdio server whose tools
-//! elicit and sample>`, answers the rounds the gateway makes of those questions through its callbacks,
-//! and gets each tool's result. A denied tool stays denied, and each call is audited once however
-//! many rounds it took.
+//! Multi round-trip requests through `portcullis run`, with the official Python SDK 2.x client
+//! answering through its callbacks. In 2026-07-28 mode it launches `portcullis run -- <a 1.x FastMCP
+//! stdio server whose tools elicit and sample>` and answers the `InputRequiredResult` rounds the
+//! gateway makes of those questions; a denied tool stays denied, and each call is audited once however
+//! many rounds it took. In legacy (session-era) mode in front of a 2026-07-28-only server
+//! (`modern_asking_server.py`), the server's input requests reach it as server→client requests.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,6 +14,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::Command;
 
 use portcullis_peers::{Component, Peers, repo_root};
@@ -29,23 +31,28 @@ fn text(result: &Value) -> &str {
         .unwrap_or_else(|| panic!("no text in {result}"))
 }
 
-#[test]
-fn python_modern_client_answers_a_session_era_childs_questions_through_portcullis_run() {
-    let peers = Peers::ensure(&[Component::PyMcp2, Component::PyMcp1]).expect("test peers must install");
-    let dir = support::temp_dir("run-input-rounds");
-    let server = repo_root().join("tests/peers/examples/mcp1_asking_server.py");
-    let python1 = peers.path("PEERS_PY_MCP1").unwrap().display().to_string();
-    let server = server.display().to_string();
-    let command = support::run::command(&dir, POLICY, &["--", &python1, &server]);
-    let output = Command::new(peers.path("PEERS_PY_MCP2").unwrap())
+/// Runs the SDK client in `mode`, calling each of `calls` through `portcullis run` (policy `policy`,
+/// audit in `dir`) wrapping `upstream`, and returns what it printed.
+fn run_client(
+    peers: &Peers,
+    dir: &Path,
+    mode: &str,
+    calls: &[(&str, &str)],
+    policy: &str,
+    upstream: &[&str],
+) -> Value {
+    let command = support::run::command(dir, policy, upstream);
+    let mut client = Command::new(peers.path("PEERS_PY_MCP2").unwrap());
+    client
         .arg(repo_root().join("tests/peers/examples/mcp2_input_client.py"))
-        .args(["--call", "confirm_delete", r#"{"path": "notes.txt"}"#])
-        .args(["--call", "summarize", r#"{"text": "a long day"}"#])
-        .args(["--call", "review", r#"{"text": "the plan"}"#])
-        .args(["--call", "wipe", "{}"])
+        .args(["--mode", mode]);
+    for (name, arguments) in calls {
+        client.args(["--call", name, arguments]);
+    }
+    let output = client
         .args(["--stdio", "--"])
         .args(&command)
-        .current_dir(&dir)
+        .current_dir(dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -54,7 +61,30 @@ fn python_modern_client_answers_a_session_era_childs_questions_through_portculli
         "client failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let out: Value = serde_json::from_str(stdout.trim()).unwrap();
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn python_modern_client_answers_a_session_era_childs_questions_through_portcullis_run() {
+    let peers = Peers::ensure(&[Component::PyMcp2, Component::PyMcp1]).expect("test peers must install");
+    let dir = support::temp_dir("run-input-rounds");
+    let python1 = peers.path("PEERS_PY_MCP1").unwrap().display().to_string();
+    let server = repo_root().join("tests/peers/examples/mcp1_asking_server.py");
+    let server = server.display().to_string();
+    let calls = [
+        ("confirm_delete", r#"{"path": "notes.txt"}"#),
+        ("summarize", r#"{"text": "a long day"}"#),
+        ("review", r#"{"text": "the plan"}"#),
+        ("wipe", "{}"),
+    ];
+    let out = run_client(
+        &peers,
+        &dir,
+        "2026-07-28",
+        &calls,
+        POLICY,
+        &["--", &python1, &server],
+    );
     // Every question reached the client, in order (review asks twice: two rounds).
     assert_eq!(
         out["asked"],
@@ -96,4 +126,29 @@ fn python_modern_client_answers_a_session_era_childs_questions_through_portculli
         ])
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn python_clients_of_a_modern_only_child_answer_its_input_rounds_through_portcullis_run() {
+    let peers = Peers::ensure(&[Component::PyMcp2]).expect("test peers must install");
+    let python2 = peers.path("PEERS_PY_MCP2").unwrap().display().to_string();
+    let server = repo_root().join("tests/peers/examples/modern_asking_server.py");
+    let server = server.display().to_string();
+    let policy = r#"{"version": "1", "default": "deny", "tools": {"confirm": {}}}"#;
+    let calls = [("confirm", r#"{"path": "notes.txt"}"#)];
+    for mode in ["legacy", "2026-07-28"] {
+        let dir = support::temp_dir(&format!("run-input-rounds-{mode}"));
+        let out = run_client(&peers, &dir, mode, &calls, policy, &["--", &python2, &server]);
+        assert_eq!(out["asked"], json!(["elicitation/create"]), "{mode}: {out:#}");
+        assert_eq!(text(&out["results"][0]), "confirmed notes.txt", "{mode}: {out:#}");
+        // A session-era client sees one call (the gateway asked it and retried upstream); a
+        // 2026-07-28 client's rounds pass through untouched, each retry a request decided anew.
+        let rounds = if mode == "legacy" { 1 } else { 2 };
+        assert_eq!(
+            audited(&dir),
+            pairs(&vec![("confirm", "allow"); rounds]),
+            "{mode}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1,5 +1,5 @@
-"""A 2026-07-28 client on the Python SDK 2.x (`mcp.Client`) that answers a server's questions:
-sampling replies "sampled <prompt>", elicitation accepts with {"confirm": true}.
+"""A client on the Python SDK 2.x (`mcp.Client`, 2026-07-28 unless `--mode legacy`) that answers a
+server's questions: sampling replies "sampled <prompt>", elicitation accepts with {"confirm": true}.
 
 Run with the py-mcp2 venv ($PEERS_PY_MCP2):
     python mcp2_input_client.py --url URL --token T --call NAME JSON [--call NAME JSON ...]
@@ -37,7 +37,7 @@ async def run(args: argparse.Namespace) -> dict:
 
     async def call_all(target) -> None:
         async with Client(
-            target, mode="2026-07-28", sampling_callback=sampling, elicitation_callback=elicitation
+            target, mode=args.mode, sampling_callback=sampling, elicitation_callback=elicitation
         ) as client:
             for name, arguments in args.call:
                 result = await client.call_tool(name, json.loads(arguments))
@@ -58,6 +58,7 @@ def main() -> None:
     p.add_argument("--url")
     p.add_argument("--token")
     p.add_argument("--stdio", action="store_true")
+    p.add_argument("--mode", default="2026-07-28", choices=["2026-07-28", "legacy"])
     p.add_argument("--call", nargs=2, action="append", default=[], metavar=("NAME", "JSON"))
     p.add_argument("--timeout", type=float, default=30)
     p.add_argument("command", nargs=argparse.REMAINDER)
