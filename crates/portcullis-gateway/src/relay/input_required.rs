@@ -97,7 +97,7 @@ fn request_state(request: &Value) -> Option<&str> {
 /// Parks `exchange`, whose upstream sent `asked` (a request to the client), and returns the
 /// `InputRequiredResult` to answer the client's request with. The call expires after the upstream
 /// timeout unless continued.
-pub fn park(
+fn park(
     node: &Arc<Node>,
     session: &SessionHandle,
     target: Target,
