@@ -9,20 +9,15 @@
     reason = "tests fail by panicking"
 )]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
-use portcullis_gateway::audit::MemoryAuditSink;
-use portcullis_gateway::clock::ManualClock;
 use portcullis_gateway::config::Settings;
-use portcullis_gateway::front::stdio::{Ended, StdioSetup, serve};
-use portcullis_gateway::state::{Grant, PolicyRef, ServerEntry, UpstreamSpec};
-use portcullis_policy::{Format, Identity, compile_str};
+use portcullis_gateway::front::stdio::Ended;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-use tokio::task::JoinHandle;
+use support::stdio::{StdioClient, modern};
+use support::text;
 
 const POLICY: &str = r#"{
   "version": "1",
@@ -37,120 +32,23 @@ const POLICY: &str = r#"{
   }
 }"#;
 
-struct Client {
-    input: DuplexStream,
-    output: Lines<BufReader<DuplexStream>>,
-    front: JoinHandle<Ended>,
-    audit: Arc<MemoryAuditSink>,
+/// A front in front of the session-era fake, lines capped at `max_body_bytes`.
+fn start(max_body_bytes: usize) -> StdioClient {
+    start_with(Settings {
+        max_body_bytes,
+        audit_wait_for_sync: true,
+        ..Settings::default()
+    })
 }
 
-impl Client {
-    fn start(max_body_bytes: usize) -> Self {
-        Self::start_with(Settings {
-            max_body_bytes,
-            audit_wait_for_sync: true,
-            ..Settings::default()
-        })
-    }
-
-    fn start_with(settings: Settings) -> Self {
-        let policy = compile_str(POLICY, Format::Json).unwrap();
-        let setup = StdioSetup {
-            server: ServerEntry {
-                name: Arc::from("files"),
-                upstream: UpstreamSpec::Stdio {
-                    command: PathBuf::from(env!("CARGO_BIN_EXE_portcullis-fake-mcp")),
-                    args: Vec::new(),
-                    env: BTreeMap::new(),
-                    cwd: None,
-                },
-                anonymous: None,
-            },
-            grant: Grant {
-                identity: Identity {
-                    id: "desk".to_owned(),
-                    labels: BTreeMap::new(),
-                },
-                server: Arc::from("files"),
-                servers: Vec::new(),
-                policy: Some(PolicyRef {
-                    name: Arc::from("main"),
-                    policy: Arc::new(policy),
-                    shadow: None,
-                }),
-            },
-            settings,
-        };
-        let audit = Arc::new(MemoryAuditSink::new());
-        let (input, front_in) = tokio::io::duplex(1 << 16);
-        let (front_out, output) = tokio::io::duplex(1 << 16);
-        let sink = audit.clone();
-        let front = tokio::spawn(async move {
-            let clock = Arc::new(ManualClock::at(1_795_665_610_000));
-            serve(setup, sink, clock, (front_in, front_out), std::future::pending())
-                .await
-                .unwrap()
-        });
-        Self {
-            input,
-            output: BufReader::new(output).lines(),
-            front,
-            audit,
-        }
-    }
-
-    async fn send(&mut self, message: &Value) {
-        self.send_raw(format!("{message}\n").as_bytes()).await;
-    }
-
-    async fn send_raw(&mut self, bytes: &[u8]) {
-        self.input.write_all(bytes).await.unwrap();
-    }
-
-    async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(5), self.output.next_line())
-            .await
-            .expect("a line in time")
-            .unwrap()
-            .expect("the front is still writing");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    /// Sends a request and returns its response, skipping notifications.
-    async fn ask(&mut self, message: Value) -> Value {
-        self.send(&message).await;
-        loop {
-            let line = self.next().await;
-            if line.get("method").is_none() {
-                return line;
-            }
-        }
-    }
-
-    async fn call(&mut self, id: &str, tool: &str, args: Value) -> Value {
-        self.ask(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}))
-            .await
-    }
-
-    async fn initialize(&mut self) {
-        let init = self
-            .ask(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}))
-            .await;
-        assert_eq!(init["result"]["serverInfo"]["name"], "fake-mcp", "{init}");
-        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-    }
-}
-
-fn text(response: &Value) -> &str {
-    response["result"]["content"][0]["text"].as_str().unwrap_or("")
+fn start_with(settings: Settings) -> StdioClient {
+    StdioClient::start(POLICY, &[], settings)
 }
 
 #[tokio::test]
 async fn a_stdio_client_gets_the_same_enforcement_and_audit_as_over_http() {
-    let mut client = Client::start(65_536);
-    client.initialize().await;
+    let mut client = start(65_536);
+    client.initialize_with("fake-mcp").await;
     let list = client
         .ask(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .await;
@@ -233,8 +131,8 @@ async fn a_stdio_client_gets_the_same_enforcement_and_audit_as_over_http() {
 
 #[tokio::test]
 async fn a_cancelled_stdio_call_gets_no_answer_and_releases_its_reservation() {
-    let mut client = Client::start(65_536);
-    client.initialize().await;
+    let mut client = start(65_536);
+    client.initialize_with("fake-mcp").await;
     client
         .send(&json!({"jsonrpc": "2.0", "id": "long", "method": "tools/call",
             "params": {"name": "slow", "arguments": {"ms": 10_000}, "_meta": {"progressToken": 9}}}))
@@ -259,7 +157,7 @@ async fn a_cancelled_stdio_call_gets_no_answer_and_releases_its_reservation() {
 
 #[tokio::test]
 async fn bad_lines_get_json_rpc_errors_and_the_session_goes_on() {
-    let mut client = Client::start(256);
+    let mut client = start(256);
     client.send_raw(b"{not json\n").await;
     assert_eq!(client.next().await["error"]["code"], -32700);
     client.send_raw(&[b'x'; 10_000]).await;
@@ -280,19 +178,19 @@ async fn bad_lines_get_json_rpc_errors_and_the_session_goes_on() {
         (odd["id"].clone(), odd["error"]["code"].clone()),
         (json!(7), json!(-32600))
     );
-    client.initialize().await;
+    client.initialize_with("fake-mcp").await;
     let fine = client.call("f", "read_file", json!({})).await;
     assert!(text(&fine).contains("read_file ran"), "{fine}");
 }
 
 #[tokio::test]
 async fn a_hung_stdio_call_times_out_with_a_clear_error_and_releases_its_reservation() {
-    let mut client = Client::start_with(Settings {
+    let mut client = start_with(Settings {
         upstream_timeout: Duration::from_millis(500),
         audit_wait_for_sync: true,
         ..Settings::default()
     });
-    client.initialize().await;
+    client.initialize_with("fake-mcp").await;
     let hung = client.call("h", "slow", json!({"ms": 10_000})).await;
     assert_eq!(hung["id"], "h");
     assert_eq!(hung["error"]["data"]["timeout"], "upstream", "{hung}");
@@ -307,16 +205,9 @@ async fn a_hung_stdio_call_times_out_with_a_clear_error_and_releases_its_reserva
     assert_eq!(outcomes, [json!("upstream_error"), json!("ok")]);
 }
 
-/// A 2026-07-28 request: the protocol version (and client) in `_meta`.
-fn modern(id: &str, method: &str, mut params: Value, version: &str) -> Value {
-    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": version,
-        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}});
-    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-}
-
 #[tokio::test]
 async fn a_2026_stdio_client_gets_discover_and_the_era_envelope_in_front_of_a_session_era_child() {
-    let mut client = Client::start(65_536);
+    let mut client = start(65_536);
     // Never an `initialize`: the gateway initializes the child itself and answers from its result.
     let found = client
         .ask(modern("0", "server/discover", json!({}), "2026-07-28"))

@@ -9,6 +9,7 @@
 
 mod calls;
 mod era;
+mod in_flight;
 mod lines;
 
 use std::collections::HashMap;

@@ -96,12 +96,9 @@ async fn respond(
     log: Option<SharedLog>,
 ) -> Response {
     let out = loop {
-        match exchange.next().await {
+        let step = exchange.next().await;
+        match input_required::divert(&node, &session, target.as_ref(), &mut exchange, step) {
             Step::Done(out) => break out,
-            Step::Update(asked) if target.is_some() && input_required::is_server_request(&asked) => {
-                let Some(target) = target else { continue };
-                break input_required::park(&node, &session, target, exchange, asked);
-            }
             // Without SSE nothing but the answer reaches the client.
             Step::Update(_) if !answer.sse => {}
             Step::Update(update) => {
@@ -300,13 +297,8 @@ impl Pump {
     ) {
         let mut step = Step::Update(first);
         loop {
-            match step {
+            match input_required::divert(node, &self.session, target.as_ref(), &mut exchange, step) {
                 Step::Done(out) => return self.done(out).await,
-                Step::Update(asked) if target.is_some() && input_required::is_server_request(&asked) => {
-                    let Some(target) = target else { return };
-                    let out = input_required::park(node, &self.session, target, exchange, asked);
-                    return self.done(out).await;
-                }
                 Step::Update(mut message) => {
                     continue_progress(&mut message, beaten);
                     if !self.update(&message).await {

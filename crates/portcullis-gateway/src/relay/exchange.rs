@@ -161,6 +161,22 @@ impl Exchange {
         }
     }
 
+    /// Moves the request into a new exchange and leaves this one spent, as after its final answer
+    /// (parking keeps the request somewhere the front that opened it cannot reach).
+    pub fn take(&mut self) -> Self {
+        Self {
+            live: self.live.take(),
+        }
+    }
+
+    /// Gives the request up now, as its [`Abandon`] says, and returns once it is settled (a front
+    /// that is ending waits for this; a drop would settle it in a task nobody waits for).
+    pub async fn abandon(mut self) {
+        if let Some(live) = self.live.take() {
+            live.abandoned().await;
+        }
+    }
+
     /// Waits for the final answer, dropping what comes before it (for clients that cannot receive it).
     pub async fn settle(mut self) -> Value {
         loop {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use serde_json::{Map, Value, json};
 
-use super::Exchange;
+use super::{Exchange, Step};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::session::SessionHandle;
@@ -60,8 +60,27 @@ impl Target {
 }
 
 /// Whether an upstream message about a call is a request to the client.
-pub fn is_server_request(message: &Value) -> bool {
+fn is_server_request(message: &Value) -> bool {
     jsonrpc::kind(message) == Some(Kind::Request)
+}
+
+/// One step of a call, as a 2026-07-28 client (`target` set) may see it: the upstream asking the
+/// client something parks the exchange, and the step becomes the `InputRequiredResult` that answers
+/// the call. Every front runs each step of its calls through here; for session-era clients
+/// (`target` unset) steps pass unchanged.
+pub fn divert(
+    node: &Arc<Node>,
+    session: &SessionHandle,
+    target: Option<&Target>,
+    exchange: &mut Exchange,
+    step: Step,
+) -> Step {
+    match (target, step) {
+        (Some(target), Step::Update(asked)) if is_server_request(&asked) => {
+            Step::Done(park(node, session, target.clone(), exchange.take(), asked))
+        }
+        (_, step) => step,
+    }
 }
 
 /// Whether `request` continues a call the gateway parked (its `requestState` is the gateway's).
@@ -78,7 +97,7 @@ fn request_state(request: &Value) -> Option<&str> {
 /// Parks `exchange`, whose upstream sent `asked` (a request to the client), and returns the
 /// `InputRequiredResult` to answer the client's request with. The call expires after the upstream
 /// timeout unless continued.
-pub fn park(
+fn park(
     node: &Arc<Node>,
     session: &SessionHandle,
     target: Target,
@@ -171,6 +190,18 @@ pub async fn resume(node: &Node, session: &SessionHandle, retry: &Value) -> Resu
     tracing::debug!(session = %session.info().id, "parked call continued");
     parked.exchange.continue_as(retry_id);
     Ok(parked.exchange)
+}
+
+/// Takes every call parked in session `id`, for a front that is ending: its client can no longer
+/// continue them, and each must still be settled ([`Exchange::abandon`]).
+pub fn take_session(node: &Node, id: &str) -> Vec<Exchange> {
+    node.input_required
+        .parked
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extract_if(|_, parked| &*parked.session == id)
+        .map(|(_, parked)| parked.exchange)
+        .collect()
 }
 
 /// Drops the parked call after the upstream timeout if nobody continued it; dropping cancels it

@@ -3,7 +3,8 @@
 //! Tools: `read_file` (echoes its path), `write_file` (fails with a JSON-RPC error when
 //! `arguments.fail` is true), `delete_file`, `drop_table`, `secret_tool`, `whoami` (the process id),
 //! `slow` (progress notifications first, and waits `arguments.ms`), `crash` (the process exits),
-//! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied),
+//! `ask` (stdio only: sends `sampling/createMessage` to the client and answers with what it replied,
+//! `arguments.ms` after the reply),
 //! `announce` (stdio only: answers, then says `notifications/tools/list_changed`, with
 //! `arguments.n` as `params._meta.n` so tests can tell announcements apart).
 //! `tools/list` pages: the first page ends with `nextCursor: "page2"`.
@@ -109,6 +110,7 @@ pub fn respond(message: &Value, pid: u32) -> Reply {
                         ],
                         response: Some(json!({"jsonrpc": "2.0", "id": id})),
                         await_client: true,
+                        sleep_ms: args["ms"].as_u64().unwrap_or(0),
                         ..Reply::default()
                     };
                 }

@@ -16,6 +16,7 @@ pub mod fake_legacy;
 #[path = "fake_logic.rs"]
 pub mod fake_logic;
 pub mod py;
+pub mod stdio;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

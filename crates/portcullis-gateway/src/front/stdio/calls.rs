@@ -1,25 +1,24 @@
 //! The stdio client's requests: decided in arrival order, forwarded concurrently (one task each, so a
 //! slow call holds up nothing), their messages written as they come. A request the client cancelled
-//! gets no answer, as the spec asks; the session actor settles it with the upstream.
+//! gets no answer, as the spec asks; the session actor settles it with the upstream (a continued
+//! call: its task, see `in_flight`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::era::{Admitted, Era};
+use super::in_flight::InFlight;
 use crate::http::Caller;
 use crate::jsonrpc;
 use crate::node::Node;
+use crate::relay::input_required::{self, Target};
 use crate::relay::{
     Abandon, Exchange, Finish, Step, finish_for, is_cacheable, is_stateless, stateless_result,
 };
 use crate::session::SessionHandle;
-
-/// Requests in flight, by the client's id (as JSON text): whether the client cancelled them.
-type InFlight = Arc<Mutex<HashMap<String, bool>>>;
 
 /// The client's side of the session.
 pub struct Calls {
@@ -40,7 +39,7 @@ impl Calls {
             session,
             out,
             tasks: JoinSet::new(),
-            in_flight: Arc::default(),
+            in_flight: InFlight::default(),
             era: Era::default(),
         }
     }
@@ -55,46 +54,69 @@ impl Calls {
     }
 
     /// A request: decided now (so decisions follow the client's order), then forwarded in its own task.
+    /// A 2026-07-28 client's retry with the gateway's `requestState` continues the call it names
+    /// instead (decided when first asked); the same client's call whose upstream asks it something
+    /// is answered with an `InputRequiredResult` and parked (see `relay::input_required`).
     pub async fn request(&mut self, message: Value) {
         let shape = Shape::of(&message);
-        let (message, finish) = match self.era.admit(&self.node, &self.session, message).await {
-            Admitted::Initialize(message) => (message.clone(), Ok(Finish::Initialize(Box::new(message)))),
+        let start = match self.era.admit(&self.node, &self.session, message).await {
+            Admitted::Initialize(message) => {
+                let finish = Finish::Initialize(Box::new(message.clone()));
+                Start::Open(message, finish)
+            }
+            Admitted::Request(message) if shape.stateless && input_required::is_retry(&message) => {
+                match input_required::resume(&self.node, &self.session, &message).await {
+                    Ok(exchange) => Start::Resumed(message, Box::new(exchange)),
+                    Err(answer) => return self.reply(shape.apply(answer)).await,
+                }
+            }
             Admitted::Request(message) => {
                 // A parked call's heartbeats go straight to the client's output.
                 let heartbeats = Some(self.out.clone());
-                let finish = finish_for(&self.node, &self.caller, &self.session, &message, heartbeats).await;
-                (message, finish)
+                match finish_for(&self.node, &self.caller, &self.session, &message, heartbeats).await {
+                    Ok(finish) => Start::Open(message, finish),
+                    Err(answer) => return self.reply(shape.apply(answer)).await,
+                }
             }
             Admitted::Answered(answer) => return self.reply(shape.apply(answer)).await,
         };
-        let finish = match finish {
-            Ok(finish) => finish,
-            Err(answer) => return self.reply(shape.apply(answer)).await,
-        };
-        let key = id_key(&message);
-        lock(&self.in_flight).insert(key.clone(), false);
+        let request = start.request();
+        let key = id_key(request);
+        let target = shape.stateless.then(|| Target::of(request));
+        let stop = self.in_flight.start(key.clone(), start.continues());
         let (node, session, out) = (Arc::clone(&self.node), self.session.clone(), self.out.clone());
-        let in_flight = Arc::clone(&self.in_flight);
+        let in_flight = self.in_flight.clone();
         self.tasks.spawn(async move {
             // Dropped unfinished only when the front ends: the call is then cancelled upstream.
-            let mut exchange = match Exchange::open(&node, &session, message, finish, Abandon::Cancel).await {
+            let mut exchange = match start.exchange(&node, &session).await {
                 Ok(exchange) => exchange,
                 Err(failed) => {
-                    lock(&in_flight).remove(&key);
+                    in_flight.finish(&key);
                     let _ = out.send(shape.apply(failed)).await;
                     return;
                 }
             };
             loop {
-                match exchange.next().await {
+                let received = match &stop {
+                    Some(stop) => tokio::select! {
+                        received = exchange.receive() => received,
+                        () = stop.notified() => {
+                            // Dropping the exchange cancels the call upstream and settles it.
+                            in_flight.finish(&key);
+                            return;
+                        }
+                    },
+                    None => exchange.receive().await,
+                };
+                let step = exchange.conclude(received).await;
+                match input_required::divert(&node, &session, target.as_ref(), &mut exchange, step) {
                     Step::Update(message) => {
                         if out.send(message).await.is_err() {
                             return;
                         }
                     }
                     Step::Done(response) => {
-                        let cancelled = lock(&in_flight).remove(&key).unwrap_or(false);
-                        if !cancelled {
+                        if in_flight.finish(&key) {
                             let _ = out.send(shape.apply(response)).await;
                         }
                         return;
@@ -105,13 +127,13 @@ impl Calls {
     }
 
     /// A notification or a response to the upstream's request: passed on (a cancellation is noted
-    /// first, so its request's answer is not written).
+    /// first, so its request's answer is not written; a continued call's is not passed on).
     pub async fn pass_on(&self, message: Value) {
         if jsonrpc::method(&message) == Some("notifications/cancelled")
             && let Some(named) = message.pointer("/params/requestId")
-            && let Some(cancelled) = lock(&self.in_flight).get_mut(&named.to_string())
+            && self.in_flight.cancel(&named.to_string())
         {
-            *cancelled = true;
+            return;
         }
         if let Err(error) = self.session.notify(message).await {
             tracing::warn!(%error, "cannot pass a client message on");
@@ -125,12 +147,45 @@ impl Calls {
         }
     }
 
-    /// Ends every request task: each unfinished call is cancelled upstream and settled as cancelled.
+    /// Ends every request task: each unfinished call is cancelled upstream and settled as cancelled,
+    /// and so is each call parked for input the client will now never give.
     pub async fn cancel_all(&mut self) {
         self.tasks.shutdown().await;
+        for parked in input_required::take_session(&self.node, &self.session.info().id) {
+            parked.abandon().await;
+        }
         // The settling runs in tasks of its own (see `Exchange`'s drop); let them take their turn
         // before the session stops.
         tokio::task::yield_now().await;
+    }
+}
+
+/// Where a request's exchange comes from.
+enum Start {
+    /// A request to forward, with its finishing step.
+    Open(Value, Finish),
+    /// A retry that continues a parked call.
+    Resumed(Value, Box<Exchange>),
+}
+
+impl Start {
+    fn continues(&self) -> bool {
+        matches!(self, Self::Resumed(..))
+    }
+
+    fn request(&self) -> &Value {
+        match self {
+            Self::Open(request, _) | Self::Resumed(request, _) => request,
+        }
+    }
+
+    async fn exchange(self, node: &Arc<Node>, session: &SessionHandle) -> Result<Exchange, Value> {
+        match self {
+            Self::Open(message, finish) => {
+                Exchange::open(node, session, message, finish, Abandon::Cancel).await
+            }
+            Self::Resumed(_, exchange) => Ok(*exchange),
+        }
     }
 }
 
@@ -161,8 +216,4 @@ impl Shape {
 
 fn id_key(message: &Value) -> String {
     message.get("id").map(Value::to_string).unwrap_or_default()
-}
-
-fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
-    in_flight.lock().unwrap_or_else(PoisonError::into_inner)
 }
