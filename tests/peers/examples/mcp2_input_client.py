@@ -2,7 +2,9 @@
 sampling replies "sampled <prompt>", elicitation accepts with {"confirm": true}.
 
 Run with the py-mcp2 venv ($PEERS_PY_MCP2):
-    python mcp2_input_client.py --url URL --token T --call NAME JSON [--call NAME JSON ...]
+    python mcp2_input_client.py --url URL --token T [--mode legacy] --call NAME JSON [--call NAME JSON ...]
+
+--mode is the `mcp.Client` mode (default 2026-07-28; legacy gets the questions as server requests).
 
 Prints one JSON object on stdout: {"asked": [<method> ...], "results": [<tool result> ...]}.
 """
@@ -37,7 +39,7 @@ async def run(args: argparse.Namespace) -> dict:
     async with http_client:
         target = streamable_http_client(args.url, http_client=http_client)
         async with Client(
-            target, mode="2026-07-28", sampling_callback=sampling, elicitation_callback=elicitation
+            target, mode=args.mode, sampling_callback=sampling, elicitation_callback=elicitation
         ) as client:
             for name, arguments in args.call:
                 result = await client.call_tool(name, json.loads(arguments))
@@ -49,6 +51,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True)
     p.add_argument("--token", required=True)
+    p.add_argument("--mode", default="2026-07-28")
     p.add_argument("--call", nargs=2, action="append", default=[], metavar=("NAME", "JSON"))
     p.add_argument("--timeout", type=float, default=30)
     args = p.parse_args()

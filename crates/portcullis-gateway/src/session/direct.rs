@@ -136,6 +136,8 @@ impl DirectCall {
 
     /// Posts the request; `Err` is the error response to give instead.
     async fn post(&mut self, message: &Value) -> Result<(), Value> {
+        // The server may ask the client something on its standalone stream during this request.
+        self.sender.stream_ready().await;
         let body = serde_json::to_vec(message).map_err(|e| self.error(&e.to_string()))?;
         match self.sender.post(Bytes::from(body)).await {
             Ok(exchange) => {
