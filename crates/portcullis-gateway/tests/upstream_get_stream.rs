@@ -31,6 +31,9 @@ use serde_json::{Value, json};
 use support::{BOB, TestNode, text};
 use tokio::sync::{mpsc, oneshot};
 
+/// The aggregate's grant (`remote` and `other`).
+const BOTH: &str = "both-token";
+
 /// How the fake treats its standalone stream.
 #[derive(Clone, Copy, Default)]
 struct Mode {
@@ -38,6 +41,8 @@ struct Mode {
     no_get: bool,
     /// End the GET stream right after asking (the gateway must reconnect, naming the event).
     end_after_asking: bool,
+    /// Take a while to open the GET stream (a call posted meanwhile would find none).
+    slow_get: bool,
 }
 
 #[derive(Default)]
@@ -122,6 +127,9 @@ async fn handle_get(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Respon
     if fake.mode.no_get {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
+    if fake.mode.slow_get {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
     let (events, body) = mpsc::channel(8);
     fake.streams.lock().unwrap().insert(session, events);
     // Counts the stream as closed when its body is dropped (the gateway hung up, or it ended).
@@ -204,6 +212,11 @@ async fn ask(fake: &Fake, session: &str) -> String {
 }
 
 async fn gateway(upstream: &Upstream) -> TestNode {
+    gateway_with(upstream, "").await
+}
+
+/// `extra` lands in `[limits]` of the test config, so it may add servers and grants after it.
+async fn gateway_with(upstream: &Upstream, extra: &str) -> TestNode {
     let dir = std::env::temp_dir().join(format!(
         "portcullis-getstream-{}-{}",
         std::process::id(),
@@ -211,27 +224,45 @@ async fn gateway(upstream: &Upstream) -> TestNode {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.json"), support::POLICY).unwrap();
-    let loaded = load_str(&support::config(&upstream.url(), ""), &dir).unwrap();
+    let loaded = load_str(&support::config(&upstream.url(), extra), &dir).unwrap();
     TestNode::start_loaded(loaded, dir, None).await
 }
 
-/// Calls `ask` in `session` from its own task (the answer waits for the question's answer).
-fn call_ask(node: &TestNode, session: &str) -> tokio::task::JoinHandle<Value> {
-    let (addr, session) = (node.agent, session.to_owned());
-    tokio::spawn(async move {
-        let call = json!({"jsonrpc": "2.0", "id": "c1", "method": "tools/call",
-            "params": {"name": "ask", "arguments": {}}});
-        let auth = format!("Bearer {BOB}");
-        let headers = [
-            ("content-type", "application/json"),
-            ("accept", "application/json, text/event-stream"),
-            ("authorization", auth.as_str()),
-            ("mcp-session-id", session.as_str()),
-            ("mcp-protocol-version", "2025-11-25"),
-        ];
-        let answer = support::send(Method::POST, addr, "/mcp/remote", &headers, call.to_string()).await;
-        answer.json()
-    })
+/// POSTs `message` as `token`'s client in `session` at `path` (`/mcp/remote`, or `/mcp` for an
+/// aggregate).
+async fn post_at(
+    addr: SocketAddr,
+    token: &str,
+    path: &str,
+    session: Option<&str>,
+    message: &Value,
+) -> support::Answer {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("authorization", auth.as_str()),
+    ];
+    if let Some(session) = session {
+        headers.push(("mcp-session-id", session));
+        headers.push(("mcp-protocol-version", "2025-11-25"));
+    }
+    support::send(Method::POST, addr, path, &headers, message.to_string()).await
+}
+
+/// Calls `tool` as `token`'s client in `session` at `path` from its own task (the answer waits for
+/// the question's).
+fn call_ask(
+    node: &TestNode,
+    token: &str,
+    path: &str,
+    session: &str,
+    tool: &str,
+) -> tokio::task::JoinHandle<Value> {
+    let (addr, token, path, session) = (node.agent, token.to_owned(), path.to_owned(), session.to_owned());
+    let call = json!({"jsonrpc": "2.0", "id": tool, "method": "tools/call",
+        "params": {"name": tool, "arguments": {}}});
+    tokio::spawn(async move { post_at(addr, &token, &path, Some(&session), &call).await.json() })
 }
 
 /// The client's answer to `question`: the prompt it was shown, echoed.
@@ -261,7 +292,10 @@ async fn requests_on_the_upstream_stream_reach_their_client_and_answers_their_up
     let two = node.initialize("remote", Some(BOB)).await;
     let mut stream_one = node.open_stream("remote", BOB, &one).await;
     let mut stream_two = node.open_stream("remote", BOB, &two).await;
-    let (call_one, call_two) = (call_ask(&node, &one), call_ask(&node, &two));
+    let (call_one, call_two) = (
+        call_ask(&node, BOB, "/mcp/remote", &one, "ask"),
+        call_ask(&node, BOB, "/mcp/remote", &two, "ask"),
+    );
     let (asked_one, asked_two) = (stream_one.next().await, stream_two.next().await);
     for asked in [&asked_one, &asked_two] {
         assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
@@ -325,7 +359,7 @@ async fn an_ended_upstream_stream_is_resumed_with_last_event_id() {
     let node = gateway(&upstream).await;
     let session = node.initialize("remote", Some(BOB)).await;
     let mut stream = node.open_stream("remote", BOB, &session).await;
-    let call = call_ask(&node, &session);
+    let call = call_ask(&node, BOB, "/mcp/remote", &session, "ask");
     let asked = stream.next().await;
     // The upstream ended its stream after asking: the gateway comes back, naming the last event.
     eventually("the reconnection", || {
@@ -373,5 +407,165 @@ async fn an_upstream_without_a_standalone_stream_still_serves() {
         .call("remote", Some(BOB), &session, "read_file", json!({"path": "b"}))
         .await;
     assert_eq!(text(&again), "plain", "{again}");
+    node.stop().await;
+}
+
+/// `portcullis run --upstream URL` in process: one stdio client in front of the HTTP upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_client_in_front_of_an_http_upstream_answers_its_stream_requests() {
+    use std::collections::BTreeMap;
+
+    use portcullis_gateway::audit::MemoryAuditSink;
+    use portcullis_gateway::clock::ManualClock;
+    use portcullis_gateway::config::Settings;
+    use portcullis_gateway::front::stdio::{StdioSetup, serve};
+    use portcullis_gateway::state::{Grant, PolicyRef, ServerEntry, UpstreamSpec};
+    use portcullis_policy::{Format, Identity, compile_str};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let upstream = Upstream::start(Mode::default()).await;
+    let policy = compile_str(r#"{"version": "1", "default": "allow"}"#, Format::Json).unwrap();
+    let setup = StdioSetup {
+        server: ServerEntry {
+            name: Arc::from("remote"),
+            upstream: UpstreamSpec::Http { url: upstream.url() },
+            anonymous: None,
+        },
+        grant: Grant {
+            identity: Identity {
+                id: "desk".to_owned(),
+                labels: BTreeMap::new(),
+            },
+            server: Arc::from("remote"),
+            servers: Vec::new(),
+            policy: Some(PolicyRef {
+                name: Arc::from("main"),
+                policy: Arc::new(policy),
+                shadow: None,
+            }),
+        },
+        settings: Settings::default(),
+    };
+    let (mut input, front_in) = tokio::io::duplex(1 << 16);
+    let (front_out, output) = tokio::io::duplex(1 << 16);
+    let front = tokio::spawn(async move {
+        let clock = Arc::new(ManualClock::at(support::START_MS));
+        let audit = Arc::new(MemoryAuditSink::new());
+        serve(setup, audit, clock, (front_in, front_out), std::future::pending()).await
+    });
+    let mut lines = BufReader::new(output).lines();
+    let mut say = async |message: Value| {
+        input.write_all(format!("{message}\n").as_bytes()).await.unwrap();
+    };
+    say(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "0"}}}))
+    .await;
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+            .await
+            .expect("a line in time")
+            .unwrap()
+            .expect("the front is still writing");
+        serde_json::from_str(&line).unwrap()
+    };
+    assert_eq!(next().await["result"]["serverInfo"]["name"], "fake-mcp");
+    say(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    say(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}))
+        .await;
+    let asked = next().await;
+    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
+    say(answer_to(&asked)).await;
+    let result = next().await;
+    assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(5), front)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// `/mcp` over two HTTP servers: both upstream sessions ask under the same id on their streams, the
+/// client sees both questions on its one stream under distinct ids, and each answer, offered to every
+/// member, reaches only the upstream session that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_relays_each_members_stream_requests_and_routes_the_answers_back() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let extra = format!(
+        r#"
+[servers.other]
+upstream = {{ type = "http", url = "{url}" }}
+
+[[grants]]
+id = "both"
+token_sha256 = "{sha}"
+servers = ["remote", "other"]
+policy = "main"
+"#,
+        url = upstream.url(),
+        sha = portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token(BOTH)),
+    );
+    let node = gateway_with(&upstream, &extra).await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "0"}}});
+    let opened = post_at(node.agent, BOTH, "/mcp", None, &init).await;
+    let session = opened.header("mcp-session-id").expect("a session").to_owned();
+    let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post_at(node.agent, BOTH, "/mcp", Some(&session), &done).await;
+    let mut stream = node.open_stream_at("/mcp", BOTH, &session).await;
+    let calls = [
+        call_ask(&node, BOTH, "/mcp", &session, "remote__ask"),
+        call_ask(&node, BOTH, "/mcp", &session, "other__ask"),
+    ];
+    let asked = [stream.next().await, stream.next().await];
+    assert_ne!(asked[0]["id"], asked[1]["id"], "{asked:?}");
+    for question in &asked {
+        let posted = post_at(node.agent, BOTH, "/mcp", Some(&session), &answer_to(question)).await;
+        assert_eq!(posted.status, hyper::StatusCode::ACCEPTED, "{}", posted.body);
+    }
+    let mut results = Vec::new();
+    for call in calls {
+        let result = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .unwrap()
+            .unwrap();
+        results.push(text(&result).to_owned());
+    }
+    results.sort();
+    assert_eq!(
+        results,
+        ["up-0 heard answer for up-0", "up-1 heard answer for up-1"],
+        "{results:?}"
+    );
+    assert!(
+        upstream.fake.strays.lock().unwrap().is_empty(),
+        "no answer reached another member"
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_right_after_the_client_listens_waits_for_the_upstream_stream() {
+    let upstream = Upstream::start(Mode {
+        slow_get: true,
+        ..Mode::default()
+    })
+    .await;
+    let node = gateway(&upstream).await;
+    let session = node.initialize("remote", Some(BOB)).await;
+    let mut stream = node.open_stream("remote", BOB, &session).await;
+    // Posted while the upstream is still opening its stream: the call waits for it, so the server
+    // finds the stream there when it asks.
+    let call = call_ask(&node, BOB, "/mcp/remote", &session, "ask");
+    let asked = stream.next().await;
+    let posted = node
+        .post("remote", Some(BOB), Some(&session), &answer_to(&asked))
+        .await;
+    assert_eq!(posted.status, hyper::StatusCode::ACCEPTED, "{}", posted.body);
+    let result = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
     node.stop().await;
 }

@@ -32,7 +32,7 @@ enum Phase {
     Settled,
     /// Wanted, but the upstream has not been initialized yet.
     Waiting,
-    /// The GET is on its way: requests wait for it.
+    /// The first GET is on its way: requests wait for it.
     Connecting,
 }
 
@@ -96,12 +96,13 @@ impl HttpSender {
             .is_some_and(|v| v.as_bytes() != STATELESS.as_bytes())
     }
 
-    /// GETs the standalone stream, resuming after `last_event_id` when given.
+    /// GETs the standalone stream, resuming after `last_event_id` when given. Requests wait for the
+    /// first opening only (see [`Self::want_stream`]): an upstream slow to answer GETs must not slow
+    /// every request while the stream is reopened again and again.
     ///
     /// # Errors
     /// Why the upstream gave none (see [`StreamRefused`]).
     pub async fn open_stream(&self, last_event_id: Option<&str>) -> Result<Exchange, StreamRefused> {
-        self.0.stream.0.send_replace(Phase::Connecting);
         let opened = self.get(last_event_id).await;
         self.stream_settled();
         opened
@@ -115,10 +116,11 @@ impl HttpSender {
     /// Waits (at most a short while) until a standalone stream being opened is open.
     pub async fn stream_ready(&self) {
         let mut phase = self.0.stream.0.subscribe();
-        if *phase.borrow() == Phase::Settled {
+        // Not while `Waiting`: the request may be the very `initialize` the stream waits for.
+        if *phase.borrow() != Phase::Connecting {
             return;
         }
-        let _ = tokio::time::timeout(SETTLE_PATIENCE, phase.wait_for(|p| *p == Phase::Settled)).await;
+        let _ = tokio::time::timeout(SETTLE_PATIENCE, phase.wait_for(|p| *p != Phase::Connecting)).await;
     }
 
     async fn get(&self, last_event_id: Option<&str>) -> Result<Exchange, StreamRefused> {
