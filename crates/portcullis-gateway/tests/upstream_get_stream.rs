@@ -1,7 +1,6 @@
 //! Requests an HTTP upstream sends on its standalone GET stream, outside any call, reach the client's
-//! own GET stream through the gateway, and the client's answer reaches the upstream session that
-//! asked. The fake upstream here asks on its GET stream, under the same id in every session, during
-//! an `ask` call, and answers the call with what it heard in that session.
+//! own stream through the gateway (Streamable HTTP, aggregate, legacy and stdio fronts), and the
+//! client's answer reaches the upstream session that asked (see `support/fake_asking.rs`).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,206 +9,24 @@
     reason = "tests fail by panicking"
 )]
 
+#[path = "support/fake_asking.rs"]
+mod fake_asking;
 mod support;
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use hyper::Method;
+use bytes::Bytes;
+use fake_asking::{Mode, Upstream};
+use hyper::{Method, StatusCode};
 use portcullis_gateway::config::load_str;
 use serde_json::{Value, json};
 use support::{BOB, TestNode, text};
-use tokio::sync::{mpsc, oneshot};
 
 /// The aggregate's grant (`remote` and `other`).
 const BOTH: &str = "both-token";
-
-/// How the fake treats its standalone stream.
-#[derive(Clone, Copy, Default)]
-struct Mode {
-    /// Answer GET with 405: no standalone stream.
-    no_get: bool,
-    /// End the GET stream right after asking (the gateway must reconnect, naming the event).
-    end_after_asking: bool,
-    /// Take a while to open the GET stream (a call posted meanwhile would find none).
-    slow_get: bool,
-}
-
-#[derive(Default)]
-struct Fake {
-    mode: Mode,
-    sessions: AtomicU32,
-    /// Each session's open GET stream.
-    streams: Mutex<HashMap<String, mpsc::Sender<Result<String, Infallible>>>>,
-    /// Each session's question awaiting the client's answer.
-    waiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-    /// Every GET: (session, Last-Event-ID).
-    gets: Mutex<Vec<(String, Option<String>)>>,
-    /// GET streams the gateway closed.
-    closed: AtomicU32,
-    /// Responses that arrived in a session with no question open.
-    strays: Mutex<Vec<(String, Value)>>,
-    events: AtomicU32,
-}
-
-struct Upstream {
-    addr: SocketAddr,
-    fake: Arc<Fake>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Upstream {
-    async fn start(mode: Mode) -> Self {
-        let fake = Arc::new(Fake {
-            mode,
-            ..Fake::default()
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = Router::new()
-            .route("/mcp", post(handle_post).get(handle_get))
-            .with_state(Arc::clone(&fake));
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { addr, fake, task }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn session_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-fn json_response(value: &Value) -> Response {
-    ([("content-type", "application/json")], value.to_string()).into_response()
-}
-
-struct ClosedGuard(Arc<Fake>);
-
-impl Drop for ClosedGuard {
-    fn drop(&mut self) {
-        self.0.closed.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-async fn handle_get(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Response {
-    let Some(session) = session_of(&headers) else {
-        return (StatusCode::BAD_REQUEST, "missing session").into_response();
-    };
-    let last = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    fake.gets.lock().unwrap().push((session.clone(), last));
-    if fake.mode.no_get {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
-    }
-    if fake.mode.slow_get {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
-    let (events, body) = mpsc::channel(8);
-    fake.streams.lock().unwrap().insert(session, events);
-    // Counts the stream as closed when its body is dropped (the gateway hung up, or it ended).
-    let guard = ClosedGuard(Arc::clone(&fake));
-    let stream = futures_util::stream::unfold((body, guard), |(mut body, guard)| async move {
-        body.recv().await.map(|item| (item, (body, guard)))
-    });
-    ([("content-type", "text/event-stream")], Body::from_stream(stream)).into_response()
-}
-
-async fn handle_post(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) -> Response {
-    let message: Value = serde_json::from_slice(&body).unwrap();
-    let session = session_of(&headers);
-    if message["method"] == "initialize" {
-        let n = fake.sessions.fetch_add(1, Ordering::Relaxed);
-        let result = json!({"jsonrpc": "2.0", "id": message["id"], "result": {
-            "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
-            "serverInfo": {"name": "fake-mcp", "version": "1"}}});
-        let mut response = json_response(&result);
-        response
-            .headers_mut()
-            .insert("mcp-session-id", format!("up-{n}").parse().unwrap());
-        return response;
-    }
-    let Some(session) = session else {
-        return (StatusCode::BAD_REQUEST, "missing session").into_response();
-    };
-    if message.get("method").is_none() {
-        // The client's answer to a question.
-        let waiting = fake.waiting.lock().unwrap().remove(&session);
-        match waiting {
-            Some(to) if message["id"] == 0 => {
-                let _ = to.send(message);
-            }
-            _ => fake.strays.lock().unwrap().push((session, message)),
-        }
-        return StatusCode::ACCEPTED.into_response();
-    }
-    if message.get("id").is_none() {
-        return StatusCode::ACCEPTED.into_response();
-    }
-    let id = &message["id"];
-    let reply = |text: String| {
-        json_response(&json!({"jsonrpc": "2.0", "id": id, "result": {
-            "content": [{"type": "text", "text": text}]}}))
-    };
-    match message["params"]["name"].as_str() {
-        Some("ask") => reply(ask(&fake, &session).await),
-        Some(_) => reply("plain".to_owned()),
-        None => json_response(&json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}})),
-    }
-}
-
-/// Asks the client on the session's GET stream (always as id 0) and returns what it heard.
-async fn ask(fake: &Fake, session: &str) -> String {
-    let Some(stream) = fake.streams.lock().unwrap().get(session).cloned() else {
-        return format!("{session}: no standalone stream to ask on");
-    };
-    let (to, answer) = oneshot::channel();
-    fake.waiting.lock().unwrap().insert(session.to_owned(), to);
-    let question = json!({"jsonrpc": "2.0", "id": 0, "method": "sampling/createMessage", "params": {
-        "messages": [{"role": "user", "content": {"type": "text", "text": session}}], "maxTokens": 5}});
-    let event = fake.events.fetch_add(1, Ordering::Relaxed);
-    let _ = stream
-        .send(Ok(format!(
-            "id: ev-{event}\nevent: message\ndata: {question}\n\n"
-        )))
-        .await;
-    if fake.mode.end_after_asking {
-        fake.streams.lock().unwrap().remove(session);
-        drop(stream);
-    }
-    match tokio::time::timeout(Duration::from_secs(5), answer).await {
-        Ok(Ok(answer)) => format!(
-            "{session} heard {}",
-            answer["result"]["content"]["text"].as_str().unwrap_or("?")
-        ),
-        _ => format!("{session}: no answer"),
-    }
-}
 
 async fn gateway(upstream: &Upstream) -> TestNode {
     gateway_with(upstream, "").await
@@ -316,12 +133,12 @@ async fn requests_on_the_upstream_stream_reach_their_client_and_answers_their_up
     let wrong = node
         .post("remote", Some(BOB), Some(&one), &answer_to(&asked_two))
         .await;
-    assert_eq!(wrong.status, hyper::StatusCode::ACCEPTED, "{}", wrong.body);
+    assert_eq!(wrong.status, StatusCode::ACCEPTED, "{}", wrong.body);
     for (session, asked) in [(&two, &asked_two), (&one, &asked_one)] {
         let posted = node
             .post("remote", Some(BOB), Some(session), &answer_to(asked))
             .await;
-        assert_eq!(posted.status, hyper::StatusCode::ACCEPTED, "{}", posted.body);
+        assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.body);
     }
     for (call, asked) in [(call_one, &asked_one), (call_two, &asked_two)] {
         let result = tokio::time::timeout(Duration::from_secs(10), call)
@@ -373,7 +190,7 @@ async fn an_ended_upstream_stream_is_resumed_with_last_event_id() {
     let posted = node
         .post("remote", Some(BOB), Some(&session), &answer_to(&asked))
         .await;
-    assert_eq!(posted.status, hyper::StatusCode::ACCEPTED, "{}", posted.body);
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.body);
     let result = tokio::time::timeout(Duration::from_secs(10), call)
         .await
         .unwrap()
@@ -521,7 +338,7 @@ policy = "main"
     assert_ne!(asked[0]["id"], asked[1]["id"], "{asked:?}");
     for question in &asked {
         let posted = post_at(node.agent, BOTH, "/mcp", Some(&session), &answer_to(question)).await;
-        assert_eq!(posted.status, hyper::StatusCode::ACCEPTED, "{}", posted.body);
+        assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.body);
     }
     let mut results = Vec::new();
     for call in calls {
@@ -561,11 +378,54 @@ async fn a_call_right_after_the_client_listens_waits_for_the_upstream_stream() {
     let posted = node
         .post("remote", Some(BOB), Some(&session), &answer_to(&asked))
         .await;
-    assert_eq!(posted.status, hyper::StatusCode::ACCEPTED, "{}", posted.body);
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.body);
     let result = tokio::time::timeout(Duration::from_secs(10), call)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
+    node.stop().await;
+}
+
+/// A 2024-11-05 client (`GET /sse/<server>`, answers POSTed to the endpoint it names) in front of
+/// the HTTP upstream: the upstream stream's question arrives on the client's one stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_client_in_front_of_an_http_upstream_answers_its_stream_requests() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let node = gateway(&upstream).await;
+    let auth = format!("Bearer {BOB}");
+    let request = hyper::Request::get(format!("http://{}/sse/remote", node.agent))
+        .header("authorization", auth.as_str())
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<Bytes>>();
+    let mut stream = support::EventStream::new(client.request(request).await.unwrap().into_body());
+    let first = stream.next_frame().await;
+    let endpoint = first
+        .strip_prefix("event: endpoint\ndata: ")
+        .unwrap_or_else(|| panic!("first event is not the endpoint: {first:?}"))
+        .to_owned();
+    let post = async |message: Value| {
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        let answer = support::send(Method::POST, node.agent, &endpoint, &headers, message.to_string()).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    };
+    post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {"sampling": {}}, "clientInfo": {"name": "old", "version": "0"}}}))
+    .await;
+    assert_eq!(stream.next().await["id"], 1);
+    post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}))
+        .await;
+    let asked = stream.next().await;
+    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
+    post(answer_to(&asked)).await;
+    let result = stream.next().await;
+    assert_eq!(result["id"], 2, "{result}");
     assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
     node.stop().await;
 }
