@@ -16,7 +16,8 @@ use super::handle::SessionHandle;
 use crate::jsonrpc::{self, Kind};
 use crate::upstream::{HttpSender, StreamRefused};
 
-/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`] while attempts fail.
+/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`] while attempts fail or
+/// streams end soon after opening.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -81,7 +82,7 @@ async fn follow(
         match opened {
             Ok(mut stream) => {
                 tracing::debug!(session = %id, resumed = last_event_id.is_some(), "upstream standalone stream open");
-                backoff = MIN_BACKOFF;
+                let opened_at = tokio::time::Instant::now();
                 loop {
                     let next = tokio::select! {
                         next = stream.next() => next,
@@ -99,6 +100,12 @@ async fn follow(
                 if let Some(seen) = stream.last_event_id() {
                     last_event_id = Some(seen.to_owned());
                 }
+                // A server that ends its stream at once, again and again, is not asked in a loop.
+                backoff = if opened_at.elapsed() > MAX_BACKOFF {
+                    MIN_BACKOFF
+                } else {
+                    (backoff * 2).min(MAX_BACKOFF)
+                };
             }
             Err(StreamRefused::Unsupported) => {
                 tracing::debug!(session = %id, "upstream offers no standalone stream");

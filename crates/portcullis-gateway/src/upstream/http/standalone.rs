@@ -115,11 +115,11 @@ impl HttpSender {
 
     /// Waits (at most a short while) until a standalone stream being opened is open.
     pub async fn stream_ready(&self) {
-        let mut phase = self.0.stream.0.subscribe();
         // Not while `Waiting`: the request may be the very `initialize` the stream waits for.
-        if *phase.borrow() != Phase::Connecting {
+        if *self.0.stream.0.borrow() != Phase::Connecting {
             return;
         }
+        let mut phase = self.0.stream.0.subscribe();
         let _ = tokio::time::timeout(SETTLE_PATIENCE, phase.wait_for(|p| *p != Phase::Connecting)).await;
     }
 
