@@ -2,7 +2,8 @@
 //! whose tool samples with `ctx.session.create_message` related to no request, so the SDK sends the
 //! request on the standalone GET stream, not on the call's POST stream. Session-era clients (the 2.x
 //! client in legacy mode, the 1.x client) with a sampling callback get it through the gateway on
-//! their own GET stream, and the tool returns what they sampled.
+//! their own GET stream; the 2.x client in 2026-07-28 mode gets it as an input request of its call.
+//! Each time the tool returns what the client sampled.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,7 +18,7 @@ use std::process::{Command, Output};
 
 use portcullis_gateway::config::load_str;
 use portcullis_peers::{Component, Peers, repo_root};
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::TestNode;
 use support::py;
 
@@ -87,39 +88,41 @@ async fn python_clients_answer_sampling_sent_on_an_http_servers_get_stream_throu
     let node = TestNode::start_loaded(load_str(&config(&upstream), &dir).unwrap(), dir, None).await;
     let url = format!("http://{}/mcp/asking", node.agent);
 
+    let args = |extra: &[&str]| -> Vec<String> {
+        let common = ["--url", url.as_str(), "--token", TOKEN, "--timeout", "25"];
+        common.iter().chain(extra).map(|a| (*a).to_owned()).collect()
+    };
+
     // The 2.x client in legacy (session-era) mode.
-    let args = [
-        "--url",
-        &url,
-        "--token",
-        TOKEN,
+    let legacy = args(&[
         "--mode",
         "legacy",
-        "--timeout",
-        "25",
-    ]
-    .into_iter()
-    .chain(["--call", "summarize", r#"{"text": "a long day"}"#])
-    .map(str::to_owned)
-    .collect();
-    let out = printed(&run(&peers, "PEERS_PY_MCP2", "mcp2_input_client.py", args).await);
-    assert_eq!(
-        out["asked"],
-        serde_json::json!(["sampling/createMessage"]),
-        "{out:#}"
-    );
-    assert_eq!(
-        out["results"][0]["content"][0]["text"], "summary: sampled summarize: a long day",
-        "{out:#}"
-    );
+        "--call",
+        "summarize",
+        r#"{"text": "a long day"}"#,
+    ]);
+    let out = printed(&run(&peers, "PEERS_PY_MCP2", "mcp2_input_client.py", legacy).await);
+    assert_eq!(out["asked"], json!(["sampling/createMessage"]), "{out:#}");
+    let sampled = &out["results"][0]["content"][0]["text"];
+    assert_eq!(sampled, "summary: sampled summarize: a long day", "{out:#}");
+
+    // The 2.x client in 2026-07-28 mode: no stream of its own; the gateway follows the upstream's
+    // for the call and asks the question as an input request.
+    let modern = args(&["--call", "summarize", r#"{"text": "a short night"}"#]);
+    let out = printed(&run(&peers, "PEERS_PY_MCP2", "mcp2_input_client.py", modern).await);
+    assert_eq!(out["asked"], json!(["sampling/createMessage"]), "{out:#}");
+    let sampled = &out["results"][0]["content"][0]["text"];
+    assert_eq!(sampled, "summary: sampled summarize: a short night", "{out:#}");
 
     // The 1.x client.
-    let args = ["--url", &url, "--token", TOKEN, "--sampling", "--timeout", "25"]
-        .into_iter()
-        .chain(["--tool", "summarize", "--args", r#"{"text": "the plan"}"#])
-        .map(str::to_owned)
-        .collect();
-    let out = printed(&run(&peers, "PEERS_PY_MCP1", "mcp1_client.py", args).await);
+    let one = args(&[
+        "--sampling",
+        "--tool",
+        "summarize",
+        "--args",
+        r#"{"text": "the plan"}"#,
+    ]);
+    let out = printed(&run(&peers, "PEERS_PY_MCP1", "mcp1_client.py", one).await);
     assert_eq!(
         out["result"]["content"][0]["text"], "summary: sampled summarize: the plan",
         "{out:#}"

@@ -429,3 +429,55 @@ async fn a_legacy_client_in_front_of_an_http_upstream_answers_its_stream_request
     assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
     node.stop().await;
 }
+
+/// A 2026-07-28 client has no stream: the gateway follows the upstream's for its call, and the
+/// question asked there comes back as the call's input request; the retry's answer reaches the
+/// upstream session under the id it asked with, and the call completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_clients_call_gets_the_upstream_streams_question_as_an_input_request() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let node = gateway(&upstream).await;
+    let modern = |id: u64, params: Value| {
+        let mut params = params;
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "modern-agent", "version": "2"},
+            "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+        });
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+    };
+    let headers = [("mcp-protocol-version", "2026-07-28")];
+    let first = modern(1, json!({"name": "ask", "arguments": {}}));
+    let asked = node
+        .post_with("remote", Some(BOB), None, &first, &headers)
+        .await
+        .json();
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    let (key, question) = result["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(question["method"], "sampling/createMessage", "{asked}");
+    let prompt = question["params"]["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap();
+    let answer = answer_to(&json!({"id": 0, "params": question["params"]}))["result"].clone();
+    let retry = modern(
+        2,
+        json!({"name": "ask", "arguments": {}, "inputResponses": {key: answer}, "requestState": result["requestState"]}),
+    );
+    let done = node
+        .post_with("remote", Some(BOB), None, &retry, &headers)
+        .await
+        .json();
+    assert_eq!(
+        text(&done),
+        format!("{prompt} heard answer for {prompt}"),
+        "{done}"
+    );
+    assert!(upstream.fake.strays.lock().unwrap().is_empty());
+    node.stop().await;
+}

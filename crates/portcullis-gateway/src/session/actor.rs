@@ -47,6 +47,12 @@ pub enum SessionMsg {
         /// Acknowledges it: the upstream's stream, if any, is being opened.
         ack: RpcReplyPort<()>,
     },
+    /// A 2026-07-28 client's request is about to go to the HTTP upstream: follow the upstream's
+    /// standalone stream for calls, unless it is followed already.
+    FollowForCalls {
+        /// Acknowledges it: the stream, if any, is being opened.
+        ack: RpcReplyPort<()>,
+    },
     /// Something from the upstream.
     Upstream(UpstreamEvent),
     /// The session has been quiet: stop until needed, keeping the upstream session, unless something
@@ -164,6 +170,10 @@ impl Actor for SessionActor {
             SessionMsg::Listen { stream, ack } => {
                 state.follow_upstream(&stream);
                 state.listen(stream);
+                let _ = ack.send(());
+            }
+            SessionMsg::FollowForCalls { ack } => {
+                state.follow_for_calls();
                 let _ = ack.send(());
             }
             SessionMsg::Upstream(UpstreamEvent::Message(message)) => state.route(message),

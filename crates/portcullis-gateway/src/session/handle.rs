@@ -135,6 +135,7 @@ impl SessionHandle {
         let permit = self.permit()?;
         let message = self.dress(message);
         if let Some(sender) = &self.0.direct {
+            self.follow_for_calls().await;
             let upstream_id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
             let call = DirectCall::new(self.clone(), sender.clone(), message, upstream_id, permit);
             return Ok((upstream_id, ReplyStream::Direct(Box::new(call))));

@@ -27,13 +27,17 @@ const SETTLE_PATIENCE: Duration = Duration::from_secs(2);
 /// Where the standalone stream stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Phase {
-    /// Open, or not wanted: requests go straight out.
+    /// Nobody follows it.
     #[default]
-    Settled,
+    Idle,
     /// Wanted, but the upstream has not been initialized yet.
     Waiting,
     /// The first GET is on its way: requests wait for it.
     Connecting,
+    /// Open, or being reopened.
+    Followed,
+    /// The upstream answered 405 (or speaks 2026-07-28): it has none, for the session's life.
+    Absent,
 }
 
 /// The stream's phase, shared by the session's senders.
@@ -49,7 +53,7 @@ impl StreamGate {
                 return false;
             }
             *phase = if version == STATELESS {
-                Phase::Settled
+                Phase::Absent
             } else {
                 Phase::Connecting
             };
@@ -74,15 +78,24 @@ pub enum StreamRefused {
 
 impl HttpSender {
     /// The session will open its standalone stream: from now on requests wait for it (once the
-    /// upstream is initialized; not at all for an upstream spoken to in 2026-07-28 terms). Called
-    /// before the client's stream is answered, so the client's next request already waits.
-    pub fn want_stream(&self) {
+    /// upstream is initialized). Called before the client's stream is answered, so the client's
+    /// next request already waits. `false` when the upstream has none.
+    pub fn want_stream(&self) -> bool {
+        if *self.0.stream.0.borrow() == Phase::Absent {
+            return false;
+        }
         let phase = match &self.lock().version {
             None => Phase::Waiting,
-            Some(version) if version.as_bytes() == STATELESS.as_bytes() => Phase::Settled,
+            Some(version) if version.as_bytes() == STATELESS.as_bytes() => Phase::Absent,
             Some(_) => Phase::Connecting,
         };
         self.0.stream.0.send_replace(phase);
+        phase != Phase::Absent
+    }
+
+    /// Whether nobody follows the standalone stream though the upstream may have one.
+    pub fn stream_unfollowed(&self) -> bool {
+        *self.0.stream.0.borrow() == Phase::Idle
     }
 
     /// Waits until the upstream has been initialized (at once when it already was). Returns whether
@@ -104,13 +117,23 @@ impl HttpSender {
     /// Why the upstream gave none (see [`StreamRefused`]).
     pub async fn open_stream(&self, last_event_id: Option<&str>) -> Result<Exchange, StreamRefused> {
         let opened = self.get(last_event_id).await;
-        self.stream_settled();
+        let phase = match &opened {
+            Err(StreamRefused::Unsupported) => Phase::Absent,
+            _ => Phase::Followed,
+        };
+        self.0.stream.0.send_replace(phase);
         opened
     }
 
-    /// The stream is open, or no longer wanted: requests need not wait for it.
-    pub fn stream_settled(&self) {
-        self.0.stream.0.send_replace(Phase::Settled);
+    /// Nobody follows the stream any more (unless the upstream has none anyway).
+    pub fn stream_unwanted(&self) {
+        self.0.stream.0.send_if_modified(|phase| {
+            if *phase == Phase::Absent || *phase == Phase::Idle {
+                return false;
+            }
+            *phase = Phase::Idle;
+            true
+        });
     }
 
     /// Waits (at most a short while) until a standalone stream being opened is open.
