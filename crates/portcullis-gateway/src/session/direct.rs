@@ -61,7 +61,7 @@ pub struct DirectCall {
     /// Fires when the client cancels this request.
     cancelled: Arc<Notify>,
     /// Messages joined from the upstream's standalone stream (see `InFlight::sole`).
-    side: mpsc::Receiver<Value>,
+    side: Option<mpsc::Receiver<Value>>,
     _permit: Permit,
 }
 
@@ -78,7 +78,14 @@ impl DirectCall {
         if let Some(object) = message.as_object_mut() {
             object.insert("id".to_owned(), Value::from(upstream_id));
         }
-        let (joins, side) = mpsc::channel(SIDE_BUFFER);
+        // Only a 2026-07-28 client's session follows the upstream's stream for calls (a channel costs
+        // an allocation per request).
+        let (joins, side) = if session.info().upstream_init.get().is_some() {
+            let (joins, side) = mpsc::channel(SIDE_BUFFER);
+            (Some(joins), Some(side))
+        } else {
+            (None, None)
+        };
         let cancelled = session.in_flight().add(upstream_id, original_id.clone(), joins);
         Self {
             session,
@@ -110,7 +117,7 @@ impl DirectCall {
         if let Some(posting) = self.posting.as_mut() {
             let posted = tokio::select! {
                 posted = posting => posted,
-                Some(joined) = self.side.recv() => return Some(joined),
+                Some(joined) = joined(&mut self.side) => return Some(joined),
             };
             self.posting = None;
             if let Err(failure) = self.posted(posted) {
@@ -120,7 +127,7 @@ impl DirectCall {
         loop {
             let next = tokio::select! {
                 next = self.exchange.next() => next,
-                Some(joined) = self.side.recv() => return Some(joined),
+                Some(joined) = joined(&mut self.side) => return Some(joined),
                 () = self.cancelled.notified() => {
                     // The upstream was told; what it still says about the request is dropped.
                     self.exchange = Exchange::default();
@@ -204,6 +211,14 @@ impl Drop for DirectCall {
                 to_actor(&session, message).await;
             }
         });
+    }
+}
+
+/// The next message joined to a call from the standalone stream; never, for a call that takes none.
+async fn joined(side: &mut Option<mpsc::Receiver<Value>>) -> Option<Value> {
+    match side {
+        Some(side) => side.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -14,8 +14,8 @@ struct Entry {
     upstream_id: u64,
     original_id: Value,
     cancelled: Arc<Notify>,
-    /// Joins a message to the request's reply stream.
-    side: mpsc::Sender<Value>,
+    /// Joins a message to the request's reply stream (only a 2026-07-28 client's requests take any).
+    side: Option<mpsc::Sender<Value>>,
 }
 
 /// The session's direct requests in flight (few at a time: a short list beats a map).
@@ -25,7 +25,12 @@ pub struct InFlight(Mutex<Vec<Entry>>);
 impl InFlight {
     /// Registers a request; the returned signal fires when the client cancels it, and `side`
     /// takes messages joined to its reply stream.
-    pub fn add(&self, upstream_id: u64, original_id: Value, side: mpsc::Sender<Value>) -> Arc<Notify> {
+    pub fn add(
+        &self,
+        upstream_id: u64,
+        original_id: Value,
+        side: Option<mpsc::Sender<Value>>,
+    ) -> Arc<Notify> {
         let cancelled = Arc::new(Notify::new());
         self.lock().push(Entry {
             upstream_id,
@@ -40,7 +45,7 @@ impl InFlight {
     /// which one a message belongs to (and they may be different clients' of a shared session).
     pub fn sole(&self) -> Option<mpsc::Sender<Value>> {
         match self.lock().as_slice() {
-            [only] => Some(only.side.clone()),
+            [only] => only.side.clone(),
             _ => None,
         }
     }
