@@ -44,6 +44,18 @@ impl ServerRequests {
         open.push_back((relayed, original));
     }
 
+    /// The upstream gave up on a request it relayed (`notifications/cancelled` naming its own id):
+    /// the client is told under the id it knows.
+    pub fn relay_cancel(&self, notification: &mut Value) {
+        let Some(named) = notification.pointer_mut("/params/requestId") else {
+            return;
+        };
+        // The newest: an upstream may reuse an id once it gave up on its first request.
+        if let Some((relayed, _)) = self.lock().iter().rev().find(|(_, original)| original == named) {
+            *named = Value::from(relayed.as_str());
+        }
+    }
+
     /// A client message on its way upstream: an answer to a relayed request gets its original id
     /// back; an answer to one this session did not relay (another member's, or forgotten) is
     /// dropped (`None`); anything else passes as is.
@@ -103,6 +115,13 @@ mod tests {
         assert_eq!(two.claim(answer(&first["id"])), None);
         assert_eq!(one.claim(answer(&first["id"])), Some(answer(&json!(0))));
         assert_eq!(one.claim(answer(&first["id"])), None);
+        // The upstream's cancellation of a relayed request names the id the client knows.
+        let mut third = json!({"jsonrpc": "2.0", "id": 7, "method": "elicitation/create"});
+        one.relay(&mut third);
+        let mut cancel =
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}});
+        one.relay_cancel(&mut cancel);
+        assert_eq!(cancel["params"]["requestId"], third["id"]);
         // Other messages pass untouched.
         let other = json!({"jsonrpc": "2.0", "id": "c1", "result": {}});
         assert_eq!(one.claim(other.clone()), Some(other));

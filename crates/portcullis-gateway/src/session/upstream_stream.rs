@@ -150,7 +150,11 @@ async fn pass_on(session: &SessionHandle, listener: &watch::Receiver<Listener>, 
     let info = session.info();
     match jsonrpc::kind(&message) {
         Some(Kind::Request) => info.server_requests.relay(&mut message),
-        Some(Kind::Notification) => {}
+        Some(Kind::Notification) => {
+            if jsonrpc::method(&message) == Some(super::cancel::CANCELLED) {
+                info.server_requests.relay_cancel(&mut message);
+            }
+        }
         Some(Kind::Response) | None => {
             tracing::debug!(session = %info.id, "upstream stream message that is no request or notification dropped");
             return;
