@@ -1,6 +1,8 @@
 //! A request to an HTTP upstream, sent from the request's own task: the POST goes out when the caller
 //! first asks for a reply, and the answer is read in place. Only what belongs to no request (a server
-//! announcing list changes) goes to the session's actor, for the client's standalone stream.
+//! announcing list changes) goes to the session's actor, for the client's standalone stream. For a
+//! 2026-07-28 client, a request the upstream sent on its standalone stream may join the call here
+//! (see `super::upstream_stream`).
 
 mod in_flight;
 

@@ -1,6 +1,7 @@
 //! The upstream's standalone stream: a GET on which a Streamable HTTP server sends what belongs to
 //! no request (a sampling request it relates to no call, list changes). A session opens it while its
-//! client listens. A request posted while the stream is being opened waits for it, briefly, so a
+//! client listens, or, for a 2026-07-28 client, for its calls (see `session::upstream_stream`). A
+//! request posted while the stream is first being opened waits for it, briefly, so a
 //! server that asks its client something during that request finds the stream there (a 1.x Python
 //! server drops a message for a stream that is not open yet).
 
