@@ -481,3 +481,61 @@ async fn a_modern_clients_call_gets_the_upstream_streams_question_as_an_input_re
     assert!(upstream.fake.strays.lock().unwrap().is_empty());
     node.stop().await;
 }
+
+/// Sessions asleep, from the node's metrics.
+async fn asleep(node: &TestNode) -> usize {
+    let metrics = node.send(Method::GET, node.ops, "/metrics", &[], "").await;
+    metrics
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_sessions_asleep "))
+        .and_then(|n| n.parse().ok())
+        .expect("an asleep gauge on /metrics")
+}
+
+/// The choice for hibernation: an open client stream keeps the session awake (as before) and with it
+/// the upstream's stream; once the client's stream closes, so does the upstream's, and the session
+/// sleeps; a new client stream wakes it and opens the upstream's again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_stream_follows_the_clients_into_and_out_of_hibernation() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let node = gateway_with(&upstream, "hibernate_after_ms = 100").await;
+    let session = node.initialize("remote", Some(BOB)).await;
+    let stream = node.open_stream("remote", BOB, &session).await;
+    eventually("the upstream stream", || {
+        upstream.fake.gets.lock().unwrap().len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(asleep(&node).await, 0, "a listening session stays awake");
+    drop(stream);
+    eventually("the upstream stream closing", || {
+        upstream.fake.closed.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    for _ in 0..100 {
+        if asleep(&node).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(
+        asleep(&node).await,
+        1,
+        "the session sleeps once its client stopped listening"
+    );
+    let mut stream = node.open_stream("remote", BOB, &session).await;
+    let call = call_ask(&node, BOB, "/mcp/remote", &session, "ask");
+    let asked = stream.next().await;
+    let posted = node
+        .post("remote", Some(BOB), Some(&session), &answer_to(&asked))
+        .await;
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.body);
+    let result = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
+    assert_eq!(upstream.fake.gets.lock().unwrap().len(), 2);
+    node.stop().await;
+}
