@@ -13,6 +13,8 @@ mod registry;
 pub mod replay;
 mod revoked;
 mod route;
+pub mod server_requests;
+mod upstream_stream;
 
 pub use actor::{SessionActor, SessionArgs, SessionMsg};
 pub use direct::ReplyStream;

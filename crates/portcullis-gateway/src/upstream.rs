@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use http::{Exchange, ExchangeError, HttpClient, HttpSender};
+pub use http::{Exchange, ExchangeError, HttpClient, HttpSender, StreamRefused};
 pub use sse::{SseEvent, SseParser};
 
 use crate::state::UpstreamSpec;

@@ -1,11 +1,17 @@
 """An MCP server on the Python SDK 1.x (FastMCP, stdio) whose tools ask the client during a call.
 
 Run with the py-mcp1 venv ($PEERS_PY_MCP1):
-    python mcp1_asking_server.py
+    python mcp1_asking_server.py                      # stdio
+    python mcp1_asking_server.py --http --port 8767   # Streamable HTTP on 127.0.0.1:8767/mcp
+
+Sampling goes through `ctx.session.create_message` with no related request: over Streamable HTTP the
+server sends it on the client's standalone GET stream, not on the call's POST stream.
 
 Tools: `confirm_delete(path)` elicits a yes/no, `summarize(text)` asks the client to sample,
 `review(text)` does both (two questions in one call), `wipe()` asks nothing (tests deny it).
 """
+
+import argparse
 
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.types import SamplingMessage, TextContent
@@ -59,4 +65,14 @@ def wipe() -> str:
 
 
 if __name__ == "__main__":
-    mcp.run()
+    p = argparse.ArgumentParser()
+    p.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
+    p.add_argument("--port", type=int, default=8767)
+    args = p.parse_args()
+    if args.http:
+        mcp.settings.host = "127.0.0.1"
+        mcp.settings.port = args.port
+        mcp.settings.log_level = "WARNING"
+        mcp.run(transport="streamable-http")
+    else:
+        mcp.run()

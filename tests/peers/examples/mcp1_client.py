@@ -4,6 +4,7 @@ Run with the py-mcp1 venv ($PEERS_PY_MCP1):
     python mcp1_client.py --url http://127.0.0.1:8766/mcp [--token T] [--deprecated-headers]
     python mcp1_client.py --stdio -- COMMAND [ARGS...]
     options: --tool NAME --args JSON   (default: add {"a": 2, "b": 3})
+             --sampling   answer the server's sampling requests with "sampled <prompt>"
 
 Prints one JSON object: {"protocol_version", "server_info", "tools", "result"}.
 """
@@ -17,6 +18,12 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client, streamablehttp_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.types import CreateMessageResult, TextContent
+
+
+async def sampled(context, params) -> CreateMessageResult:
+    prompt = params.messages[0].content.text
+    return CreateMessageResult(role="assistant", content=TextContent(type="text", text=f"sampled {prompt}"), model="test")
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -35,7 +42,8 @@ async def run(args: argparse.Namespace) -> dict:
             http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
             read, write, _get_session_id = await stack.enter_async_context(
                 streamable_http_client(args.url, http_client=http))
-        session = await stack.enter_async_context(ClientSession(read, write))
+        callback = sampled if args.sampling else None
+        session = await stack.enter_async_context(ClientSession(read, write, sampling_callback=callback))
         init = await session.initialize()
         tools = await session.list_tools()
         result = await session.call_tool(args.tool, json.loads(args.args))
@@ -58,6 +66,7 @@ def main() -> None:
     p.add_argument("--stdio", action="store_true")
     p.add_argument("--token")
     p.add_argument("--deprecated-headers", action="store_true")
+    p.add_argument("--sampling", action="store_true")
     p.add_argument("--tool", default="add")
     p.add_argument("--args", default='{"a": 2, "b": 3}')
     p.add_argument("--timeout", type=float, default=30)

@@ -2,8 +2,10 @@
 server's questions: sampling replies "sampled <prompt>", elicitation accepts with {"confirm": true}.
 
 Run with the py-mcp2 venv ($PEERS_PY_MCP2):
-    python mcp2_input_client.py --url URL --token T --call NAME JSON [--call NAME JSON ...]
+    python mcp2_input_client.py --url URL --token T [--mode legacy] --call NAME JSON [--call NAME JSON ...]
     python mcp2_input_client.py --call NAME JSON [...] --stdio -- COMMAND [ARGS...]   # spawn a server
+
+--mode is the `mcp.Client` mode (default 2026-07-28; legacy gets the questions as server requests).
 
 Prints one JSON object on stdout: {"asked": [<method> ...], "results": [<tool result> ...]}.
 """

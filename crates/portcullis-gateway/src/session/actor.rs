@@ -44,6 +44,14 @@ pub enum SessionMsg {
     Listen {
         /// The stream; replaces an earlier one.
         stream: mpsc::Sender<Value>,
+        /// Acknowledges it: the upstream's stream, if any, is being opened.
+        ack: RpcReplyPort<()>,
+    },
+    /// A 2026-07-28 client's request is about to go to the HTTP upstream: follow the upstream's
+    /// standalone stream for calls, unless it is followed already.
+    FollowForCalls {
+        /// Acknowledges it: the stream, if any, is being opened.
+        ack: RpcReplyPort<()>,
     },
     /// Something from the upstream.
     Upstream(UpstreamEvent),
@@ -84,7 +92,9 @@ pub struct SessionState {
     /// list changes right after `initialized`, before the client opened its GET stream). Bounded.
     pub(super) parked: VecDeque<Value>,
     pub(super) sessions: Arc<Sessions>,
-    handle: SessionHandle,
+    pub(super) handle: SessionHandle,
+    /// An HTTP upstream's standalone stream, followed while the client listens.
+    pub(super) upstream_stream: Option<super::upstream_stream::UpstreamStream>,
     /// Stopped to sleep, not ended: the registry keeps the session.
     asleep: bool,
 }
@@ -121,6 +131,7 @@ impl Actor for SessionActor {
             parked: VecDeque::new(),
             sessions: args.sessions,
             handle: args.handle,
+            upstream_stream: None,
             asleep: false,
         })
     }
@@ -156,7 +167,15 @@ impl Actor for SessionActor {
                 drop(permit);
             }
             SessionMsg::Cancel { upstream_id, reason } => state.cancel(upstream_id, reason),
-            SessionMsg::Listen { stream } => state.listen(stream),
+            SessionMsg::Listen { stream, ack } => {
+                state.follow_upstream(&stream);
+                state.listen(stream);
+                let _ = ack.send(());
+            }
+            SessionMsg::FollowForCalls { ack } => {
+                state.follow_for_calls();
+                let _ = ack.send(());
+            }
             SessionMsg::Upstream(UpstreamEvent::Message(message)) => state.route(message),
             SessionMsg::Upstream(UpstreamEvent::RequestFailed { upstream_id, reason }) => {
                 state.fail_one(upstream_id, &reason);

@@ -1,9 +1,13 @@
 //! A request to an HTTP upstream, sent from the request's own task: the POST goes out when the caller
 //! first asks for a reply, and the answer is read in place. Only what belongs to no request (a server
-//! announcing list changes) goes to the session's actor, for the client's standalone stream.
+//! announcing list changes) goes to the session's actor, for the client's standalone stream. For a
+//! 2026-07-28 client, a request the upstream sent on its standalone stream may join the call here
+//! (see `super::upstream_stream`).
 
 mod in_flight;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,6 +21,12 @@ use super::handle::{Permit, SessionHandle};
 use super::route::is_server_wide;
 use crate::jsonrpc::{self, Kind};
 use crate::upstream::{Exchange, ExchangeError, HttpSender, UpstreamEvent};
+
+/// How many messages from the standalone stream may wait to join one request's reply stream.
+const SIDE_BUFFER: usize = 8;
+
+/// The POST on its way, until the upstream answers its head.
+type Posting = Pin<Box<dyn Future<Output = Result<Exchange, ExchangeError>> + Send>>;
 
 /// The messages about one forwarded request, ending with its response.
 pub enum ReplyStream {
@@ -42,6 +52,9 @@ pub struct DirectCall {
     sender: HttpSender,
     /// The request, until it is posted.
     unsent: Option<Value>,
+    /// The POST, until the upstream answers its head (a server may answer only at the end, and
+    /// ask on its standalone stream meanwhile).
+    posting: Option<Posting>,
     exchange: Exchange,
     upstream_id: u64,
     original_id: Value,
@@ -49,6 +62,8 @@ pub struct DirectCall {
     answered: bool,
     /// Fires when the client cancels this request.
     cancelled: Arc<Notify>,
+    /// Messages joined from the upstream's standalone stream (see `InFlight::sole`).
+    side: Option<mpsc::Receiver<Value>>,
     _permit: Permit,
 }
 
@@ -65,30 +80,56 @@ impl DirectCall {
         if let Some(object) = message.as_object_mut() {
             object.insert("id".to_owned(), Value::from(upstream_id));
         }
-        let cancelled = session.in_flight().add(upstream_id, original_id.clone());
+        // Only a 2026-07-28 client's session follows the upstream's stream for calls (a channel costs
+        // an allocation per request).
+        let (joins, side) = if session.info().upstream_init.get().is_some() {
+            let (joins, side) = mpsc::channel(SIDE_BUFFER);
+            (Some(joins), Some(side))
+        } else {
+            (None, None)
+        };
+        let cancelled = session.in_flight().add(upstream_id, original_id.clone(), joins);
         Self {
             session,
             sender,
             unsent: Some(message),
+            posting: None,
             exchange: Exchange::default(),
             upstream_id,
             original_id,
             is_initialize,
             answered: false,
             cancelled,
+            side,
             _permit: permit,
         }
     }
 
     async fn recv(&mut self) -> Option<Value> {
-        if let Some(message) = self.unsent.take()
-            && let Err(failure) = self.post(&message).await
-        {
-            return Some(failure);
+        if let Some(message) = self.unsent.take() {
+            // The server may ask the client something on its standalone stream during this request.
+            self.sender.stream_ready().await;
+            let body = match serde_json::to_vec(&message) {
+                Ok(body) => Bytes::from(body),
+                Err(e) => return Some(self.error(&e.to_string())),
+            };
+            let sender = self.sender.clone();
+            self.posting = Some(Box::pin(async move { sender.post(body).await }));
+        }
+        if let Some(posting) = self.posting.as_mut() {
+            let posted = tokio::select! {
+                posted = posting => posted,
+                Some(joined) = joined(&mut self.side) => return Some(joined),
+            };
+            self.posting = None;
+            if let Err(failure) = self.posted(posted) {
+                return Some(failure);
+            }
         }
         loop {
             let next = tokio::select! {
                 next = self.exchange.next() => next,
+                Some(joined) = joined(&mut self.side) => return Some(joined),
                 () = self.cancelled.notified() => {
                     // The upstream was told; what it still says about the request is dropped.
                     self.exchange = Exchange::default();
@@ -134,10 +175,9 @@ impl DirectCall {
         }
     }
 
-    /// Posts the request; `Err` is the error response to give instead.
-    async fn post(&mut self, message: &Value) -> Result<(), Value> {
-        let body = serde_json::to_vec(message).map_err(|e| self.error(&e.to_string()))?;
-        match self.sender.post(Bytes::from(body)).await {
+    /// Takes the POST's outcome; `Err` is the error response to give instead.
+    fn posted(&mut self, posted: Result<Exchange, ExchangeError>) -> Result<(), Value> {
+        match posted {
             Ok(exchange) => {
                 self.exchange = exchange;
                 Ok(())
@@ -173,6 +213,14 @@ impl Drop for DirectCall {
                 to_actor(&session, message).await;
             }
         });
+    }
+}
+
+/// The next message joined to a call from the standalone stream; never, for a call that takes none.
+async fn joined(side: &mut Option<mpsc::Receiver<Value>>) -> Option<Value> {
+    match side {
+        Some(side) => side.recv().await,
+        None => std::future::pending().await,
     }
 }
 

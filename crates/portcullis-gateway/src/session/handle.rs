@@ -28,6 +28,9 @@ use crate::upstream::HttpSender;
 /// How many messages one request's reply stream may buffer (progress, logs, then the response).
 const REPLY_BUFFER: usize = 32;
 
+/// How long the actor may take to acknowledge a new standalone stream.
+const LISTEN_ACK: Duration = Duration::from_secs(5);
+
 /// What a session is, independent of its actor.
 #[derive(Debug)]
 pub struct SessionInfo {
@@ -53,6 +56,8 @@ pub struct SessionInfo {
     pub calls: AtomicU64,
     /// The gateway's questions to the client on a 2026-07-28 upstream's behalf, awaiting answers.
     pub client_answers: super::answers::ClientAnswers,
+    /// Requests the upstream sent on its standalone stream, relayed to the client under node-unique ids.
+    pub server_requests: super::server_requests::ServerRequests,
 }
 
 /// Everything a session keeps, awake or asleep.
@@ -130,6 +135,7 @@ impl SessionHandle {
         let permit = self.permit()?;
         let message = self.dress(message);
         if let Some(sender) = &self.0.direct {
+            self.follow_for_calls().await;
             let upstream_id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
             let call = DirectCall::new(self.clone(), sender.clone(), message, upstream_id, permit);
             return Ok((upstream_id, ReplyStream::Direct(Box::new(call))));
@@ -167,6 +173,9 @@ impl SessionHandle {
         let Some(message) = self.0.info.client_answers.claim(message) else {
             return Ok(());
         };
+        let Some(message) = self.0.info.server_requests.claim(message) else {
+            return Ok(());
+        };
         let permit = self.permit()?;
         if let Some(sender) = &self.0.direct {
             let message = if jsonrpc::method(&message) == Some(super::cancel::CANCELLED) {
@@ -193,11 +202,18 @@ impl SessionHandle {
     pub async fn listen(&self) -> Result<mpsc::Receiver<Value>, SessionError> {
         self.touch();
         let (stream, messages) = mpsc::channel(REPLY_BUFFER);
-        self.awake_actor()
+        // A call, not a cast: once it returns, a request the client sends next waits for the
+        // upstream's standalone stream being opened (see `upstream_stream`).
+        let listened = self
+            .awake_actor()
             .await?
-            .cast(SessionMsg::Listen { stream })
-            .map_err(|_: MessagingErr<_>| SessionError::Ended)?;
-        Ok(messages)
+            .call(|ack| SessionMsg::Listen { stream, ack }, Some(LISTEN_ACK))
+            .await;
+        match listened {
+            Ok(CallResult::Success(())) => Ok(messages),
+            Ok(CallResult::Timeout) => Err(SessionError::Timeout),
+            Ok(CallResult::SenderError) | Err(_) => Err(SessionError::Ended),
+        }
     }
 
     /// The requests posted directly and not yet answered.

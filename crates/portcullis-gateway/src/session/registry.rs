@@ -147,6 +147,7 @@ impl Sessions {
             opened_at: std::time::Instant::now(),
             calls: std::sync::atomic::AtomicU64::new(0),
             client_answers: Default::default(),
+            server_requests: Default::default(),
         });
         let direct = match &server.upstream {
             UpstreamSpec::Http { url } => Some(HttpSender::new(url, self.http.clone())?),

@@ -5,6 +5,7 @@
 //! the session actor), and a hibernating session keeps it, so waking up reuses the upstream session.
 
 mod exchange;
+mod standalone;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -18,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 pub use exchange::{Exchange, ExchangeError};
+pub use standalone::StreamRefused;
 
 use super::{EventSink, UpstreamError, UpstreamEvent};
 use crate::protocol::{SESSION_HEADER, VERSION_HEADER};
@@ -54,6 +56,8 @@ struct SenderInner {
     client: HttpClient,
     url: Uri,
     negotiated: Mutex<Negotiated>,
+    /// Whether requests must wait for the standalone stream being opened.
+    stream: standalone::StreamGate,
 }
 
 /// One session's way to post to its HTTP upstream; clones share the upstream session.
@@ -74,6 +78,7 @@ impl HttpSender {
             client,
             url,
             negotiated: Mutex::default(),
+            stream: standalone::StreamGate::default(),
         })))
     }
 
@@ -81,6 +86,7 @@ impl HttpSender {
     pub fn set_protocol_version(&self, version: &str) {
         if let Ok(value) = HeaderValue::from_str(version) {
             self.lock().version = Some(value);
+            self.0.stream.initialized(version);
         }
     }
 

@@ -7,6 +7,8 @@ pub struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines, joined with `\n`.
     pub data: String,
+    /// The `id:` field, when the event had one (what a reconnection names in `Last-Event-ID`).
+    pub id: Option<String>,
 }
 
 /// Accumulates bytes until events are complete.
@@ -15,6 +17,8 @@ pub struct SseParser {
     pending: Vec<u8>,
     current: SseEvent,
     has_data: bool,
+    /// The newest `id:` seen, whether or not its event carried data (the spec's last event id).
+    last_id: Option<String>,
 }
 
 impl SseParser {
@@ -28,7 +32,7 @@ impl SseParser {
         self.feed_events(chunk).into_iter().map(|e| e.data).collect()
     }
 
-    /// Feeds a chunk; returns every event it completed, with its name. Comments, `id:` and `retry:`
+    /// Feeds a chunk; returns every event it completed, with its name and id. Comments and `retry:`
     /// lines are skipped; an event without data is no event (the spec's rule, which also drops
     /// keep-alives).
     pub fn feed_events(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
@@ -55,9 +59,20 @@ impl SseParser {
                 self.has_data = true;
             } else if let Some(value) = field(&line, "event") {
                 self.current.event = Some(value.to_owned());
+            } else if let Some(value) = field(&line, "id") {
+                // The spec ignores an id holding NUL.
+                if !value.contains('\0') {
+                    self.current.id = Some(value.to_owned());
+                    self.last_id = Some(value.to_owned());
+                }
             }
         }
         events
+    }
+
+    /// The newest event id the stream gave, for a reconnection's `Last-Event-ID`.
+    pub fn last_id(&self) -> Option<&str> {
+        self.last_id.as_deref()
     }
 }
 
@@ -90,5 +105,10 @@ mod tests {
         assert_eq!(events[0].data, "/messages?session_id=1");
         assert_eq!(events[1].event, None);
         assert_eq!(events[1].data, "{}");
+        assert_eq!(events[0].id, None);
+        assert_eq!(events[1].id.as_deref(), Some("3"));
+        // A priming event (an id and no data) is no event, but its id counts for a reconnection.
+        assert!(parser.feed_events(b"id: 4\n\n").is_empty());
+        assert_eq!(parser.last_id(), Some("4"));
     }
 }

@@ -445,8 +445,14 @@ async fn send_with(
 impl TestNode {
     /// Opens the session's standalone stream (GET, `Accept: text/event-stream`) as `token`'s client.
     pub async fn open_stream(&self, server: &str, token: &str, session: &str) -> EventStream {
+        self.open_stream_at(&format!("/mcp/{server}"), token, session)
+            .await
+    }
+
+    /// Opens the standalone stream of the session at `path` (`/mcp` for an aggregate).
+    pub async fn open_stream_at(&self, path: &str, token: &str, session: &str) -> EventStream {
         let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let request = hyper::Request::get(format!("http://{}/mcp/{server}", self.agent))
+        let request = hyper::Request::get(format!("http://{}{path}", self.agent))
             .header("authorization", format!("Bearer {token}"))
             .header("mcp-session-id", session)
             .header("accept", "text/event-stream")

@@ -1,6 +1,7 @@
 //! `GET /mcp`: one standalone stream for the client, fed by every member's (list changes, logs,
-//! resource updates). Messages pass unchanged; a server's request to the client keeps its own id, and
-//! the client's answer is offered to every member (see [`super::notify_members`]).
+//! resource updates, requests). Messages pass unchanged, except that a request from a member's HTTP
+//! upstream stream carries an id unique on the node; the client's answer is offered to every member
+//! (see [`super::notify_members`]) and only the session that relayed the request takes it.
 //!
 //! Resumption works as on `/mcp/<server>` ([`crate::http::resume`]), over the aggregate's own replay
 //! log: each member's messages are recorded there as they are taken from the member, so what a lost

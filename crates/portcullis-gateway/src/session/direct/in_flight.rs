@@ -1,17 +1,21 @@
 //! The requests a session has posted straight to its HTTP upstream and not yet seen answered, so a
 //! client's `notifications/cancelled` (naming its own id) can be rewritten to the id the upstream knows
-//! and end the request's reply stream at once, as the actor does for stdio sessions.
+//! and end the request's reply stream at once, as the actor does for stdio sessions. A request the
+//! upstream sends on its standalone stream while exactly one request is in flight can join that
+//! request's reply stream (for a 2026-07-28 client, which has no stream of its own).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 /// One request in flight.
 struct Entry {
     upstream_id: u64,
     original_id: Value,
     cancelled: Arc<Notify>,
+    /// Joins a message to the request's reply stream (only a 2026-07-28 client's requests take any).
+    side: Option<mpsc::Sender<Value>>,
 }
 
 /// The session's direct requests in flight (few at a time: a short list beats a map).
@@ -19,15 +23,31 @@ struct Entry {
 pub struct InFlight(Mutex<Vec<Entry>>);
 
 impl InFlight {
-    /// Registers a request; the returned signal fires when the client cancels it.
-    pub fn add(&self, upstream_id: u64, original_id: Value) -> Arc<Notify> {
+    /// Registers a request; the returned signal fires when the client cancels it, and `side`
+    /// takes messages joined to its reply stream.
+    pub fn add(
+        &self,
+        upstream_id: u64,
+        original_id: Value,
+        side: Option<mpsc::Sender<Value>>,
+    ) -> Arc<Notify> {
         let cancelled = Arc::new(Notify::new());
         self.lock().push(Entry {
             upstream_id,
             original_id,
             cancelled: Arc::clone(&cancelled),
+            side,
         });
         cancelled
+    }
+
+    /// Where to join a message when exactly one request is in flight; with several, nothing tells
+    /// which one a message belongs to (and they may be different clients' of a shared session).
+    pub fn sole(&self) -> Option<mpsc::Sender<Value>> {
+        match self.lock().as_slice() {
+            [only] => only.side.clone(),
+            _ => None,
+        }
     }
 
     /// Forgets a request (answered, failed or dropped).

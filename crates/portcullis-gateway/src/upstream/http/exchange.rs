@@ -71,6 +71,11 @@ impl Exchange {
         self.body.is_some() || !self.ready.is_empty()
     }
 
+    /// The id of the newest SSE event read, for a reconnection's `Last-Event-ID`.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.sse.as_ref()?.last_id()
+    }
+
     /// The next message; `None` once the answer is over.
     pub async fn next(&mut self) -> Option<Result<Value, String>> {
         loop {
@@ -94,6 +99,10 @@ impl Exchange {
                 Some(Ok(frame)) => {
                     if let Some(chunk) = frame.data_ref() {
                         for data in parser.feed(chunk) {
+                            // A priming event carries an id and no message.
+                            if data.is_empty() {
+                                continue;
+                            }
                             match serde_json::from_str::<Value>(&data) {
                                 Ok(message) => self.ready.push_back(message),
                                 Err(e) => {
