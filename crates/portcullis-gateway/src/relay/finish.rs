@@ -23,7 +23,8 @@ pub enum Finish {
     Initialize(Box<Value>),
     /// `tools/list`: keep only what the policy shows (`None`: no policy, show nothing).
     ListTools(Option<Arc<CompiledPolicy>>),
-    /// `tools/call`: settle counters and audit.
+    /// `tools/call`: settle counters and audit (or, between a 2026-07-28 upstream's input rounds,
+    /// hold them for the retry).
     Call(Box<CallCompletion>),
     /// A request the aggregate endpoint routed to one of its servers: `then`, and an error names
     /// the server, since the client sees several behind one endpoint.
@@ -71,7 +72,9 @@ impl Finish {
                 filter_tools(policy.as_deref(), &mut response);
                 response
             }
-            Self::Call(completion) => completion.finish(node, response, took).await,
+            Self::Call(completion) => {
+                super::held_calls::settle_or_hold(node, completion, response, took).await
+            }
             Self::Member { server, then } => {
                 let mut response = Box::pin(then.apply(node, session, response, took)).await;
                 if let Some(Value::String(message)) = response.pointer_mut("/error/message") {
