@@ -12,6 +12,7 @@
 
 mod support;
 
+use hyper::Method;
 use portcullis_gateway::config::load_str;
 use serde_json::{Value, json};
 use support::fake_http::FakeHttp;
@@ -32,16 +33,50 @@ async fn start(extra: &str) -> TestNode {
     TestNode::start_loaded(loaded, dir, Some(upstream)).await
 }
 
-async fn call(node: &TestNode, id: u64, mut params: Value) -> Value {
+fn request(id: u64, mut params: Value) -> Value {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "modern-agent", "version": "2"},
         "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
     });
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
-    node.post_with("remote", Some(BOB), None, &body, &HEADERS)
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+}
+
+async fn call(node: &TestNode, id: u64, params: Value) -> Value {
+    node.post_with("remote", Some(BOB), None, &request(id, params), &HEADERS)
         .await
         .json()
+}
+
+/// A call on `/mcp` for the grant of `files` and `remote` (tools named `<server>__<tool>`).
+async fn call_aggregate(node: &TestNode, id: u64, params: Value) -> Value {
+    let auth = format!("Bearer {SEVERAL}");
+    let headers = [
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("authorization", auth.as_str()),
+        HEADERS[0],
+    ];
+    let body = request(id, params).to_string();
+    node.send(Method::POST, node.agent, "/mcp", &headers, body)
+        .await
+        .json()
+}
+
+const SEVERAL: &str = "several-token";
+
+/// Lands in `[limits]`, then adds a grant for `files` and `remote` behind `/mcp`.
+fn aggregate_grant() -> String {
+    format!(
+        r#"
+[[grants]]
+id = "several"
+token_sha256 = "{}"
+servers = ["files", "remote"]
+policy = "main"
+"#,
+        support::sha(SEVERAL)
+    )
 }
 
 fn said(text: &str) -> Value {
@@ -166,5 +201,29 @@ async fn an_abandoned_held_call_gives_its_charge_back_after_the_upstream_timeout
     assert_eq!(records[1]["outcome"], "cancelled", "{records:#?}");
     let again = call(&node, 4, json!({"name": "ask", "arguments": {}})).await;
     assert_eq!(again["result"]["resultType"], "input_required", "{again}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_aggregate_endpoint_holds_a_members_rounds_as_one_call() {
+    let node = start(&aggregate_grant()).await;
+    let args = json!({"rounds": 2});
+    let first = call_aggregate(&node, 1, json!({"name": "remote__ask", "arguments": &args})).await;
+    let state = held_state(&first, "q1");
+    // Another member's tool does not continue it.
+    let smuggled = json!({"name": "files__read_file", "arguments": &args, "inputResponses": {"q1": said("four")}, "requestState": &state});
+    let refused = call_aggregate(&node, 2, smuggled).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let retry = json!({"name": "remote__ask", "arguments": &args, "inputResponses": {"q1": said("four")}, "requestState": &state});
+    let second = call_aggregate(&node, 3, retry).await;
+    let state = held_state(&second, "q2");
+    let retry = json!({"name": "remote__ask", "arguments": &args, "inputResponses": {"q2": said("six")}, "requestState": state});
+    let done = call_aggregate(&node, 4, retry).await;
+    assert_eq!(text(&done), "client said four then six", "{done}");
+    // Decided and audited once, under the real server and tool.
+    let records = ask_records(&node);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["server"], "remote", "{records:#?}");
+    assert_eq!(records[0]["outcome"], "ok", "{records:#?}");
     node.stop().await;
 }

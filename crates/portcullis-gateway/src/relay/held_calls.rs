@@ -84,15 +84,18 @@ fn request_state(request: &Value) -> Option<&Value> {
     jsonrpc::params(request).and_then(|p| p.get("requestState"))
 }
 
-/// Settles an admitted call's answer, or, when the upstream asks for input, holds the call and
-/// returns the `InputRequiredResult` with the gateway's state in place of the upstream's.
+/// Settles an admitted call's answer, or, when the upstream asked for input (`asks_input`, read
+/// from the upstream's answer), holds the call and returns the `InputRequiredResult` with the
+/// gateway's state in place of the upstream's. Only a 2026-07-28 client's call gets here asking:
+/// a session-era client's rounds are answered inside its exchange (`input_rounds`).
 pub async fn settle_or_hold(
     node: &Node,
     mut completion: Box<CallCompletion>,
     mut response: Value,
     took: Duration,
+    asks_input: bool,
 ) -> Value {
-    if !super::input_rounds::asks_input(&response) {
+    if !asks_input {
         return completion.finish(node, response, took).await;
     }
     let Some(token) = mint_state() else {
@@ -102,10 +105,12 @@ pub async fn settle_or_hold(
         return completion.finish(node, failed, took).await;
     };
     let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
-        // `asks_input` read `/result/resultType`, so the result is an object; settle all the same.
+        // `asks_input` read `/result/resultType`, so the result was an object; settle all the same.
         return completion.finish(node, response, took).await;
     };
     completion.add_latency(took);
+    // Said again: the session may have taken it off (see `Finish::apply`).
+    result.insert("resultType".to_owned(), Value::from("input_required"));
     let upstream_state = result.insert("requestState".to_owned(), Value::String(token.clone()));
     let rounds = completion.rounds.saturating_add(1);
     completion.rounds = rounds;
