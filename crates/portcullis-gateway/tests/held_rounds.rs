@@ -127,7 +127,10 @@ async fn a_two_round_call_is_decided_charged_and_audited_once() {
     assert_eq!(records[0]["decision"], "allow", "{records:#?}");
     assert_eq!(records[0]["outcome"], "ok", "{records:#?}");
     assert!(
-        records[0]["message"].as_str().unwrap().contains("3 requests"),
+        records[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 input round(s)"),
         "{records:#?}"
     );
 

@@ -296,3 +296,28 @@ async fn a_2026_stdio_client_of_a_modern_only_child_answers_two_rounds_in_one_ca
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["outcome"], "ok", "{records:#?}");
 }
+
+#[tokio::test]
+async fn closing_the_input_settles_a_call_held_between_a_modern_childs_rounds() {
+    let mut client = start(&["--modern-only"], Duration::from_secs(30));
+    client
+        .send(&call("a", json!({"name": "ask", "arguments": {}})))
+        .await;
+    held_state(&client.next().await, "a", "q1");
+    drop(client.input);
+    let ended = tokio::time::timeout(Duration::from_secs(10), client.front)
+        .await
+        .expect("the front ended in time")
+        .unwrap();
+    assert_eq!(ended, Ended::ClientClosed);
+    // Settled by the time the front returned, once, as cancelled.
+    let records: Vec<Value> = client
+        .audit
+        .records()
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["tool"], "ask", "{records:#?}");
+    assert_eq!(records[0]["outcome"], "cancelled", "{records:#?}");
+}

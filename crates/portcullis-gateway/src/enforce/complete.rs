@@ -56,10 +56,7 @@ impl CallCompletion {
         node.metrics.upstream_latency(took);
         record.outcome = Some(outcome);
         if rounds > 0 {
-            let note = format!(
-                "one call over {} requests (input rounds)",
-                rounds.saturating_add(1)
-            );
+            let note = format!("{rounds} input round(s) with the client, decided and charged once");
             record.message = Some(match record.message.take() {
                 Some(message) => format!("{message}; {note}"),
                 None => note,

@@ -12,8 +12,8 @@
 //! unknown, and the held call is released when it expires.
 //!
 //! Architecture invariant: a held call is settled exactly once. It is taken by one matching retry
-//! (which settles it or holds it again under a fresh state), or expires after `upstream_timeout` and
-//! is then settled as cancelled, giving its reservation back.
+//! (which settles it or holds it again under a fresh state), or is settled as cancelled, giving its
+//! reservation back, after `upstream_timeout` or when the stdio front that holds its session ends.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError, Weak};
@@ -44,7 +44,6 @@ struct Held {
     completion: Box<CallCompletion>,
     /// The upstream's own `requestState`, given back to it on the retry.
     upstream_state: Option<Value>,
-    rounds: u32,
 }
 
 /// Why a retry does not continue a held call; the text is the client's -32602 message.
@@ -120,7 +119,6 @@ pub async fn settle_or_hold(
         Held {
             completion,
             upstream_state,
-            rounds,
         },
     );
     expire_later(node, token);
@@ -150,7 +148,7 @@ pub fn resume(
             None => params.remove("requestState"),
         };
     }
-    tracing::debug!(session = %session.info().id, rounds = held.rounds, "held call continued");
+    tracing::debug!(session = %session.info().id, rounds = held.completion.rounds, "held call continued");
     Ok((retry, Finish::Call(held.completion)))
 }
 
@@ -196,15 +194,30 @@ fn expire_later(node: &Node, token: String) {
         };
         let expired = node.held_calls.table().remove(&token);
         if let Some(held) = expired {
-            tracing::info!(tool = ?held.completion.record.tool, rounds = held.rounds, "held call expired without the client's retry");
-            let gone = jsonrpc::error(
-                Value::Null,
-                jsonrpc::REQUEST_CANCELLED,
-                "the client did not continue the call",
-            );
-            held.completion.finish(&node, gone, Duration::ZERO).await;
+            tracing::info!(tool = ?held.completion.record.tool, rounds = held.completion.rounds, "held call expired without the client's retry");
+            abandon(&node, held, "the client did not continue the call").await;
         }
     });
+}
+
+/// Settles every call held for session `id`, for a front that is ending (its client can no longer
+/// continue them), before it returns rather than when a timer fires.
+pub async fn settle_session(node: &Node, id: &str) {
+    let ended: Vec<Held> = node
+        .held_calls
+        .table()
+        .extract_if(|_, held| held.completion.record.session.as_deref() == Some(id))
+        .map(|(_, held)| held)
+        .collect();
+    for held in ended {
+        abandon(node, held, "the client went away between input rounds").await;
+    }
+}
+
+/// Settles a held call as cancelled: its reservation given back, its one record written.
+async fn abandon(node: &Node, held: Held, why: &str) {
+    let gone = jsonrpc::error(Value::Null, jsonrpc::REQUEST_CANCELLED, why);
+    held.completion.finish(node, gone, Duration::ZERO).await;
 }
 
 fn mint_state() -> Option<String> {

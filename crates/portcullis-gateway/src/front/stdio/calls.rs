@@ -155,12 +155,13 @@ impl Calls {
     }
 
     /// Ends every request task: each unfinished call is cancelled upstream and settled as cancelled,
-    /// and so is each call parked for input the client will now never give.
+    /// and so is each call parked or held for input the client will now never give.
     pub async fn cancel_all(&mut self) {
         self.tasks.shutdown().await;
         for parked in input_required::take_session(&self.node, &self.session.info().id) {
             parked.abandon().await;
         }
+        held_calls::settle_session(&self.node, &self.session.info().id).await;
         // The settling runs in tasks of its own (see `Exchange`'s drop); let them take their turn
         // before the session stops.
         tokio::task::yield_now().await;
