@@ -211,6 +211,19 @@ async fn an_abandoned_held_call_gives_its_charge_back_after_the_upstream_timeout
 async fn the_aggregate_endpoint_holds_a_members_rounds_as_one_call() {
     let node = start(&aggregate_grant()).await;
     let args = json!({"rounds": 2});
+    // Another grant's held call is no call of this grant's, even on the same server and tool.
+    let bobs = call(&node, 10, json!({"name": "ask", "arguments": &args})).await;
+    let bobs = held_state(&bobs, "q1");
+    let stolen = json!({"name": "remote__ask", "arguments": &args, "inputResponses": {"q1": said("four")}, "requestState": bobs});
+    let refused = call_aggregate(&node, 11, stolen).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no held call matches"),
+        "{refused}"
+    );
     let first = call_aggregate(&node, 1, json!({"name": "remote__ask", "arguments": &args})).await;
     let state = held_state(&first, "q1");
     // Another member's tool does not continue it.
@@ -223,8 +236,11 @@ async fn the_aggregate_endpoint_holds_a_members_rounds_as_one_call() {
     let retry = json!({"name": "remote__ask", "arguments": &args, "inputResponses": {"q2": said("six")}, "requestState": state});
     let done = call_aggregate(&node, 4, retry).await;
     assert_eq!(text(&done), "client said four then six", "{done}");
-    // Decided and audited once, under the real server and tool.
-    let records = ask_records(&node);
+    // Decided and audited once, under the real server and tool (bob's held call is not settled yet).
+    let records: Vec<Value> = ask_records(&node)
+        .into_iter()
+        .filter(|r| r["grant"] == "several")
+        .collect();
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["server"], "remote", "{records:#?}");
     assert_eq!(records[0]["outcome"], "ok", "{records:#?}");
