@@ -246,3 +246,22 @@ async fn the_aggregate_endpoint_holds_a_members_rounds_as_one_call() {
     assert_eq!(records[0]["outcome"], "ok", "{records:#?}");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_held_state_is_node_local_and_another_node_refuses_it_clearly() {
+    let (holder, other) = (start("").await, start("").await);
+    let args = json!({"rounds": 2});
+    let first = call(&holder, 1, json!({"name": "ask", "arguments": &args})).await;
+    let state = held_state(&first, "q1");
+    let retry = json!({"name": "ask", "arguments": &args, "inputResponses": {"q1": said("four")}, "requestState": state});
+    // The documented limit: only the node that holds the call can continue it.
+    let elsewhere = call(&other, 2, retry.clone()).await;
+    assert_eq!(elsewhere["error"]["code"], -32602, "{elsewhere}");
+    let message = elsewhere["error"]["message"].as_str().unwrap();
+    assert!(message.contains("another gateway node"), "{message}");
+    // Nothing was decided or charged there, and the holder still continues it.
+    assert!(ask_records(&other).is_empty());
+    held_state(&call(&holder, 3, retry).await, "q2");
+    holder.stop().await;
+    other.stop().await;
+}
