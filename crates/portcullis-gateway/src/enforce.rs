@@ -8,7 +8,7 @@ mod denial;
 mod heartbeat;
 mod list;
 
-pub use call::{CallPlan, plan_call};
+pub use call::{CallPlan, args_digest, plan_call};
 pub use complete::CallCompletion;
 pub use denial::denial_response;
 pub use heartbeat::{continue_progress, progress_of, progress_token};

@@ -53,6 +53,8 @@ pub struct Node {
     pub approvals: std::sync::OnceLock<Arc<dyn crate::approvals::Approvals>>,
     /// Calls of 2026-07-28 clients parked until the client answers the upstream's questions.
     pub input_required: crate::relay::InputRequired,
+    /// Admitted calls of 2026-07-28 clients held between a 2026-07-28 upstream's input rounds.
+    pub held_calls: crate::relay::HeldCalls,
 }
 
 impl Node {
@@ -64,7 +66,7 @@ impl Node {
             parts.settings.max_sessions,
         );
         let audit = AuditTrail::new(parts.audit, parts.settings.audit_wait_for_sync);
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             settings: parts.settings,
             state: parts.state,
             counters: parts.counters,
@@ -76,6 +78,7 @@ impl Node {
             draining: tokio::sync::watch::Sender::new(false),
             approvals: std::sync::OnceLock::new(),
             input_required: crate::relay::InputRequired::default(),
+            held_calls: crate::relay::HeldCalls::new(me.clone()),
         })
     }
 }

@@ -4,7 +4,8 @@
 //! Bridging the protocol's eras is shared too: [`stateless`] for 2026-07-28 clients in front of any
 //! upstream, [`stateless_upstream`] for 2026-07-28-only upstreams behind any client, and
 //! [`input_required`] turns a session-era upstream's requests into multi round-trip requests for them
-//! (and `input_rounds` a 2026-07-28 upstream's input requests into requests to a session-era client).
+//! (and `input_rounds` a 2026-07-28 upstream's input requests into requests to a session-era client),
+//! while [`held_calls`] keeps a 2026-07-28 upstream's rounds one decided call for a 2026-07-28 client.
 //!
 //! Architecture invariant: a front never settles a call itself. Every allowed `tools/call` ends in
 //! exactly one [`Finish::apply`]: answered, failed, timed out, cancelled or abandoned; so every
@@ -14,6 +15,7 @@ mod envelope;
 mod exchange;
 mod finish;
 pub mod handshake;
+pub mod held_calls;
 pub mod input_required;
 mod input_rounds;
 pub mod stateless;
@@ -22,4 +24,5 @@ pub mod stateless_upstream;
 pub use envelope::{is_cacheable, is_stateless, stateless_result};
 pub use exchange::{Abandon, Exchange, Received, Step};
 pub use finish::{Finish, finish_for};
+pub use held_calls::HeldCalls;
 pub use input_required::InputRequired;

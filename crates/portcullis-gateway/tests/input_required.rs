@@ -137,25 +137,6 @@ async fn a_parked_call_expires_after_the_upstream_timeout() {
 }
 
 #[tokio::test]
-async fn a_modern_upstreams_input_rounds_pass_through_untouched() {
-    let node = TestNode::start_before(FakeHttp::start_modern_only().await, "").await;
-    let asked = call_on(&node, "remote", BOB, 1, json!({"name": "ask", "arguments": {}})).await;
-    let result = &asked["result"];
-    assert_eq!(result["resultType"], "input_required", "{asked}");
-    // The upstream's own state and question, as it sent them.
-    assert_eq!(result["requestState"], "fake-state-1", "{asked}");
-    assert_eq!(
-        result["inputRequests"]["q1"]["method"], "sampling/createMessage",
-        "{asked}"
-    );
-    let retry = json!({"name": "ask", "arguments": {}, "inputResponses": {"q1": four()}, "requestState": "fake-state-1"});
-    let done = call_on(&node, "remote", BOB, 2, retry).await;
-    assert_eq!(text(&done), "client said four", "{done}");
-    assert_eq!(done["result"]["resultType"], "complete", "{done}");
-    node.stop().await;
-}
-
-#[tokio::test]
 async fn a_modern_upstreams_input_request_reaches_a_session_era_client_as_a_server_request() {
     use http_body_util::Full;
     use hyper_util::client::legacy::Client;

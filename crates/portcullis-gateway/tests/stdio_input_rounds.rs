@@ -2,7 +2,8 @@
 //! client in front of a session-era child that asks something during a call (`ask` sends
 //! `sampling/createMessage`) gets an `InputRequiredResult` and continues the call with a retry; a
 //! session-era client in front of a 2026-07-28-only child that answers `ask` with an
-//! `InputRequiredResult` gets the question as a request on its input and the result after answering.
+//! `InputRequiredResult` gets the question as a request on its input and the result after answering,
+//! and a 2026-07-28 client in front of that child gets its rounds under the gateway's state.
 //! Either way the policy decides, and the audit records, one call.
 
 #![allow(
@@ -259,4 +260,64 @@ async fn a_session_era_stdio_client_answers_a_modern_only_childs_input_round() {
     let records = asks(&client, 1).await;
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["outcome"], "ok", "{records:#?}");
+}
+
+/// The gateway's state of an `InputRequiredResult` answering request `id` and asking `key`.
+fn held_state(asked: &Value, id: &str, key: &str) -> String {
+    assert_eq!(asked["id"], id, "{asked}");
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    assert!(asked["result"]["inputRequests"].get(key).is_some(), "{asked}");
+    let state = asked["result"]["requestState"].as_str().unwrap();
+    // The gateway's state, never the child's own.
+    assert!(state.starts_with("portcullis-held1."), "{asked}");
+    state.to_owned()
+}
+
+#[tokio::test]
+async fn a_2026_stdio_client_of_a_modern_only_child_answers_two_rounds_in_one_call() {
+    let mut client = start(&["--modern-only"], Duration::from_secs(30));
+    let args = json!({"rounds": 2});
+    let said =
+        |text: &str| json!({"role": "assistant", "content": {"type": "text", "text": text}, "model": "test"});
+    client
+        .send(&call("a", json!({"name": "ask", "arguments": &args})))
+        .await;
+    let state = held_state(&client.next().await, "a", "q1");
+    let retry = json!({"name": "ask", "arguments": &args, "inputResponses": {"q1": said("four")}, "requestState": state});
+    client.send(&call("b", retry)).await;
+    let state = held_state(&client.next().await, "b", "q2");
+    let retry = json!({"name": "ask", "arguments": &args, "inputResponses": {"q2": said("six")}, "requestState": state});
+    client.send(&call("c", retry)).await;
+    let done = client.next().await;
+    assert_eq!(done["id"], "c", "{done}");
+    assert_eq!(text(&done), "client said four then six", "{done}");
+    // One decision and one record for the three requests.
+    let records = asks(&client, 1).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "ok", "{records:#?}");
+}
+
+#[tokio::test]
+async fn closing_the_input_settles_a_call_held_between_a_modern_childs_rounds() {
+    let mut client = start(&["--modern-only"], Duration::from_secs(30));
+    client
+        .send(&call("a", json!({"name": "ask", "arguments": {}})))
+        .await;
+    held_state(&client.next().await, "a", "q1");
+    drop(client.input);
+    let ended = tokio::time::timeout(Duration::from_secs(10), client.front)
+        .await
+        .expect("the front ended in time")
+        .unwrap();
+    assert_eq!(ended, Ended::ClientClosed);
+    // Settled by the time the front returned, once, as cancelled.
+    let records: Vec<Value> = client
+        .audit
+        .records()
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["tool"], "ask", "{records:#?}");
+    assert_eq!(records[0]["outcome"], "cancelled", "{records:#?}");
 }

@@ -53,9 +53,7 @@ pub async fn plan_call(
         server: Some(info.server.to_string()),
         tool: Some(tool.to_owned()),
         rule: Some("$".to_owned()),
-        args_sha256: Some(to_hex(&Sha256::digest(
-            serde_json::to_vec(args).unwrap_or_default(),
-        ))),
+        args_sha256: Some(args_digest(args)),
         args: node.settings.audit_payloads.then(|| args.clone()),
         outcome: Some(AuditOutcome::Denied),
         ..AuditEntry::new(
@@ -202,7 +200,16 @@ async fn admit(
     };
     // Settled when the upstream answers.
     record.outcome = None;
-    CallPlan::Forward(Box::new(CallCompletion { reserved, record }))
+    CallPlan::Forward(Box::new(CallCompletion {
+        reserved,
+        record,
+        rounds: 0,
+    }))
+}
+
+/// The audit record's digest of a call's arguments, which a retry's arguments must match too.
+pub fn args_digest(args: &Value) -> String {
+    to_hex(&Sha256::digest(serde_json::to_vec(args).unwrap_or_default()))
 }
 
 async fn deny(node: &Node, mut record: AuditEntry, id: Value, message: &str, retry: Option<u64>) -> CallPlan {

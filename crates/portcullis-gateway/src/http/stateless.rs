@@ -14,7 +14,7 @@ use super::{Caller, Reject, json_response};
 use crate::jsonrpc::{self, Kind};
 use crate::node::Node;
 use crate::protocol::{self, META_VERSION, METHOD_HEADER, NAME_HEADER, STATELESS, VERSION_HEADER};
-use crate::relay::{input_required, stateless};
+use crate::relay::{held_calls, input_required, stateless};
 use crate::state::ServerEntry;
 
 /// Whether a message without a session id comes from a stateless client.
@@ -58,6 +58,13 @@ pub async fn handle(
     if kind == Kind::Request && input_required::is_retry(&message) {
         // Continues an admitted call: the policy decided it when it was first asked.
         return Ok(super::forward::resume(node, session, message, answer).await);
+    }
+    if kind == Kind::Request && held_calls::is_retry(&message) {
+        // The next round of a call a 2026-07-28 upstream asks input for: decided when first asked.
+        return Ok(match held_calls::resume(&node, caller, &session, message) {
+            Ok((message, finish)) => super::forward::forward(node, session, message, finish, answer).await,
+            Err(reply) => json_response(StatusCode::OK, &super::forward::finalize(reply, answer)),
+        });
     }
     Ok(dispatch(node, caller, session, message, kind, answer).await)
 }

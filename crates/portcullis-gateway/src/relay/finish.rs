@@ -23,7 +23,8 @@ pub enum Finish {
     Initialize(Box<Value>),
     /// `tools/list`: keep only what the policy shows (`None`: no policy, show nothing).
     ListTools(Option<Arc<CompiledPolicy>>),
-    /// `tools/call`: settle counters and audit.
+    /// `tools/call`: settle counters and audit (or, between a 2026-07-28 upstream's input rounds,
+    /// hold them for the retry).
     Call(Box<CallCompletion>),
     /// A request the aggregate endpoint routed to one of its servers: `then`, and an error names
     /// the server, since the client sees several behind one endpoint.
@@ -44,7 +45,23 @@ impl Finish {
         mut response: Value,
         took: Duration,
     ) -> Value {
+        // Read before the era's fields come off: a member session of a `/mcp` aggregate takes
+        // `resultType` off for its (gateway-made) session-era handshake, whatever its client speaks.
+        let asks_input = super::input_rounds::asks_input(&response);
         session.undress(&mut response);
+        self.settle(node, session, response, took, asks_input).await
+    }
+
+    /// [`Finish::apply`] once the response is in the client's era; `asks_input`: the upstream's
+    /// answer was an `InputRequiredResult`.
+    async fn settle(
+        self,
+        node: &Node,
+        session: &SessionHandle,
+        mut response: Value,
+        took: Duration,
+        asks_input: bool,
+    ) -> Value {
         match self {
             Self::Plain => response,
             Self::Initialize(request) => {
@@ -71,9 +88,11 @@ impl Finish {
                 filter_tools(policy.as_deref(), &mut response);
                 response
             }
-            Self::Call(completion) => completion.finish(node, response, took).await,
+            Self::Call(completion) => {
+                super::held_calls::settle_or_hold(node, completion, response, took, asks_input).await
+            }
             Self::Member { server, then } => {
-                let mut response = Box::pin(then.apply(node, session, response, took)).await;
+                let mut response = Box::pin(then.settle(node, session, response, took, asks_input)).await;
                 if let Some(Value::String(message)) = response.pointer_mut("/error/message") {
                     *message = format!("server {:?}: {message}", &*server);
                 }

@@ -171,14 +171,29 @@ pub fn respond_modern_only(message: &Value, pid: u32) -> Reply {
 }
 
 /// The modern-only fake's `ask`: a multi round-trip request (the question in an
-/// `InputRequiredResult`, the answer in the retry's `inputResponses`).
+/// `InputRequiredResult`, the answer in the retry's `inputResponses`). With `arguments.rounds` 2 it
+/// asks a second question (state `fake-state-2:<first answer>`, as a stateless server keeps its
+/// progress in the state) before answering.
 fn ask_in_rounds(id: &Value, params: &Value) -> Reply {
-    let result = match params["inputResponses"]["q1"]["content"]["text"].as_str() {
-        Some(said) if params["requestState"] == "fake-state-1" => json!({"resultType": "complete",
-            "content": [{"type": "text", "text": format!("client said {said}")}], "isError": false}),
-        _ => json!({"resultType": "input_required", "requestState": "fake-state-1", "inputRequests": {"q1": {
+    let two = params["arguments"]["rounds"] == 2;
+    let state = params["requestState"].as_str().unwrap_or_default();
+    let said = |key: &str| params["inputResponses"][key]["content"]["text"].as_str();
+    let question = |key: &str, state: &str, text: &str| {
+        json!({"resultType": "input_required", "requestState": state, "inputRequests": {key: {
             "method": "sampling/createMessage",
-            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "2+2?"}}], "maxTokens": 5}}}}),
+            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": text}}], "maxTokens": 5}}}})
+    };
+    let done = |text: String| json!({"resultType": "complete", "content": [{"type": "text", "text": text}], "isError": false});
+    let result = match (said("q1"), said("q2")) {
+        (Some(first), _) if state == "fake-state-1" && two => {
+            question("q2", &format!("fake-state-2:{first}"), "3+3?")
+        }
+        (Some(first), _) if state == "fake-state-1" => done(format!("client said {first}")),
+        (_, Some(second)) if two && state.starts_with("fake-state-2:") => {
+            let first = state.trim_start_matches("fake-state-2:");
+            done(format!("client said {first} then {second}"))
+        }
+        _ => question("q1", "fake-state-1", "2+2?"),
     };
     Reply {
         response: Some(json!({"jsonrpc": "2.0", "id": id, "result": result})),

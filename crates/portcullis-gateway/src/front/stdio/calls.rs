@@ -14,6 +14,7 @@ use super::in_flight::InFlight;
 use crate::http::Caller;
 use crate::jsonrpc;
 use crate::node::Node;
+use crate::relay::held_calls;
 use crate::relay::input_required::{self, Target};
 use crate::relay::{
     Abandon, Exchange, Finish, Step, finish_for, is_cacheable, is_stateless, stateless_result,
@@ -67,6 +68,12 @@ impl Calls {
             Admitted::Request(message) if shape.stateless && input_required::is_retry(&message) => {
                 match input_required::resume(&self.node, &self.session, &message).await {
                     Ok(exchange) => Start::Resumed(message, Box::new(exchange)),
+                    Err(answer) => return self.reply(shape.apply(answer)).await,
+                }
+            }
+            Admitted::Request(message) if shape.stateless && held_calls::is_retry(&message) => {
+                match held_calls::resume(&self.node, &self.caller, &self.session, message) {
+                    Ok((message, finish)) => Start::Open(message, finish),
                     Err(answer) => return self.reply(shape.apply(answer)).await,
                 }
             }
@@ -148,12 +155,13 @@ impl Calls {
     }
 
     /// Ends every request task: each unfinished call is cancelled upstream and settled as cancelled,
-    /// and so is each call parked for input the client will now never give.
+    /// and so is each call parked or held for input the client will now never give.
     pub async fn cancel_all(&mut self) {
         self.tasks.shutdown().await;
         for parked in input_required::take_session(&self.node, &self.session.info().id) {
             parked.abandon().await;
         }
+        held_calls::settle_session(&self.node, &self.session.info().id).await;
         // The settling runs in tasks of its own (see `Exchange`'s drop); let them take their turn
         // before the session stops.
         tokio::task::yield_now().await;

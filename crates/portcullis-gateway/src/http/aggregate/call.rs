@@ -14,7 +14,7 @@ use crate::http::forward::{Answer, finalize, forward_logged};
 use crate::http::{Caller, json_response};
 use crate::jsonrpc;
 use crate::node::Node;
-use crate::relay::{Finish, finish_for};
+use crate::relay::{Finish, finish_for, held_calls};
 use crate::session::replay::SharedLog;
 
 /// Routes one `tools/call` and answers it (JSON, or SSE when the server streams and the client takes it).
@@ -62,8 +62,15 @@ pub(super) async fn call(
     if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
         params.insert("name".to_owned(), Value::String(tool));
     }
-    match finish_for(&node, caller, &session, &message, None).await {
-        Ok(then) => {
+    let decided = if answer.stateless && held_calls::is_retry(&message) {
+        // The next round of a call a 2026-07-28 upstream asks input for: decided when first asked.
+        held_calls::resume(&node, caller, &session, message)
+    } else {
+        let finish = finish_for(&node, caller, &session, &message, None).await;
+        finish.map(|finish| (message, finish))
+    };
+    match decided {
+        Ok((message, then)) => {
             let finish = Finish::Member {
                 server,
                 then: Box::new(then),
