@@ -26,3 +26,31 @@ pub use exchange::{Abandon, Exchange, Received, Step};
 pub use finish::{Finish, finish_for};
 pub use held_calls::HeldCalls;
 pub use input_required::InputRequired;
+
+/// Whose calls waiting on their client's input (parked or held between rounds) to settle.
+#[derive(Clone, Copy, Debug)]
+pub enum Waiting<'a> {
+    /// Every session's: the node is stopping.
+    All,
+    /// One session's: its front is ending.
+    Session(&'a str),
+}
+
+impl Waiting<'_> {
+    fn includes(self, session: Option<&str>) -> bool {
+        match self {
+            Self::All => true,
+            Self::Session(id) => session == Some(id),
+        }
+    }
+}
+
+/// Settles the calls `which` names that wait on input their clients can no longer give: each is
+/// cancelled upstream, its reservation given back and its one audit record written now, rather than
+/// when its timer fires (which a stopping node would never see).
+pub async fn settle_waiting(node: &crate::node::Node, which: Waiting<'_>) {
+    for parked in input_required::take(node, which) {
+        parked.abandon().await;
+    }
+    held_calls::settle(node, which).await;
+}

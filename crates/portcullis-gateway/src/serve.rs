@@ -81,6 +81,9 @@ pub async fn serve_node(
     reaper.abort();
     revoker.abort();
     node.sessions.close_all();
+    // Calls waiting on a client's input would otherwise settle (and be audited) only when their
+    // timers fire, after this process is gone.
+    crate::relay::settle_waiting(&node, crate::relay::Waiting::All).await;
     let _ = ops_stop.send(());
     let _ = ops_server.await;
     tracing::info!("gateway stopped");

@@ -265,3 +265,23 @@ async fn a_held_state_is_node_local_and_another_node_refuses_it_clearly() {
     holder.stop().await;
     other.stop().await;
 }
+
+#[tokio::test]
+async fn a_stopping_node_settles_its_held_calls_before_it_returns() {
+    // The upstream timeout is far away: only the shutdown can settle the held call in time.
+    let node = start("upstream_timeout_secs = 600").await;
+    let first = call(&node, 1, json!({"name": "ask", "arguments": {"rounds": 2}})).await;
+    held_state(&first, "q1");
+    assert!(ask_records(&node).is_empty(), "held, not yet settled");
+    let audit = std::sync::Arc::clone(&node.audit);
+    node.stop().await;
+    let records: Vec<Value> = audit
+        .records()
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .filter(|r| r["tool"] == "ask")
+        .collect();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["decision"], "allow", "{records:#?}");
+    assert_eq!(records[0]["outcome"], "cancelled", "{records:#?}");
+}

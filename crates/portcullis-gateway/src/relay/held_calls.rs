@@ -200,13 +200,12 @@ fn expire_later(node: &Node, token: String) {
     });
 }
 
-/// Settles every call held for session `id`, for a front that is ending (its client can no longer
-/// continue them), before it returns rather than when a timer fires.
-pub async fn settle_session(node: &Node, id: &str) {
+/// Settles the held calls `which` names (see [`super::settle_waiting`]).
+pub(super) async fn settle(node: &Node, which: super::Waiting<'_>) {
     let ended: Vec<Held> = node
         .held_calls
         .table()
-        .extract_if(|_, held| held.completion.record.session.as_deref() == Some(id))
+        .extract_if(|_, held| which.includes(held.completion.record.session.as_deref()))
         .map(|(_, held)| held)
         .collect();
     for held in ended {

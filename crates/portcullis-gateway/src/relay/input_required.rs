@@ -192,14 +192,13 @@ pub async fn resume(node: &Node, session: &SessionHandle, retry: &Value) -> Resu
     Ok(parked.exchange)
 }
 
-/// Takes every call parked in session `id`, for a front that is ending: its client can no longer
-/// continue them, and each must still be settled ([`Exchange::abandon`]).
-pub fn take_session(node: &Node, id: &str) -> Vec<Exchange> {
+/// Takes the parked calls `which` names, each still to be settled ([`Exchange::abandon`]).
+pub(super) fn take(node: &Node, which: super::Waiting<'_>) -> Vec<Exchange> {
     node.input_required
         .parked
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .extract_if(|_, parked| &*parked.session == id)
+        .extract_if(|_, parked| which.includes(Some(&parked.session)))
         .map(|(_, parked)| parked.exchange)
         .collect()
 }

@@ -17,7 +17,7 @@ use crate::node::Node;
 use crate::relay::held_calls;
 use crate::relay::input_required::{self, Target};
 use crate::relay::{
-    Abandon, Exchange, Finish, Step, finish_for, is_cacheable, is_stateless, stateless_result,
+    self, Abandon, Exchange, Finish, Step, Waiting, finish_for, is_cacheable, is_stateless, stateless_result,
 };
 use crate::session::SessionHandle;
 
@@ -158,10 +158,7 @@ impl Calls {
     /// and so is each call parked or held for input the client will now never give.
     pub async fn cancel_all(&mut self) {
         self.tasks.shutdown().await;
-        for parked in input_required::take_session(&self.node, &self.session.info().id) {
-            parked.abandon().await;
-        }
-        held_calls::settle_session(&self.node, &self.session.info().id).await;
+        relay::settle_waiting(&self.node, Waiting::Session(&self.session.info().id)).await;
         // The settling runs in tasks of its own (see `Exchange`'s drop); let them take their turn
         // before the session stops.
         tokio::task::yield_now().await;
