@@ -61,6 +61,7 @@ pub async fn serve_node(
     );
     let reaper = tokio::spawn(reap(Arc::clone(&node)));
     let revoker = tokio::spawn(crate::session::end_revoked(Arc::clone(&node)));
+    let keeper = tokio::spawn(crate::cluster::keep_records(Arc::clone(&node)));
     tracing::info!(
         agent = %agent_addr,
         ops = %ops_addr,
@@ -80,6 +81,7 @@ pub async fn serve_node(
         .await;
     reaper.abort();
     revoker.abort();
+    keeper.abort();
     node.sessions.close_all();
     let _ = ops_stop.send(());
     let _ = ops_server.await;
@@ -99,8 +101,9 @@ async fn reap(node: Arc<Node>) {
         ticks.tick().await;
         node.sessions.hibernate_quiet(quiet);
         let closed = node.sessions.reap_idle(idle);
-        if closed > 0 {
-            tracing::info!(closed, "idle sessions closed");
+        if !closed.is_empty() {
+            tracing::info!(closed = closed.len(), "idle sessions closed");
+            crate::cluster::released(&node, &closed);
         }
         node.counters.prune(node.clock.now().as_millis());
     }

@@ -1,0 +1,113 @@
+//! Session records do not outlive their sessions. With a 2 s idle timeout on three nodes: the record
+//! of a session whose client and node both vanished is expired by the leader (another node answers
+//! 404 instead of continuing it); a session left alone on a live node is closed there and its record
+//! released; a session kept in use stays recorded, so another node still continues it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    reason = "tests fail by panicking and log their phases"
+)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use portcullis_bench::{Era, McpSession, Target};
+use serde_json::{Value, json};
+use support::admin_cluster::{AGENT_TOKEN, Cluster, ClusterNode, PATIENCE};
+use support::cluster::session_status;
+
+const IDLE: &str = "\n[limits]\nidle_session_timeout_secs = 2\n";
+
+async fn open(node: &ClusterNode) -> (McpSession, String) {
+    let target = Target {
+        url: node.mcp_url(),
+        token: Some(AGENT_TOKEN.to_owned()),
+        era: Era::Session,
+    };
+    let session = McpSession::open(&target).await.unwrap();
+    let id = session.session_id().unwrap().to_owned();
+    (session, id)
+}
+
+async fn echo(session: &mut McpSession) {
+    let reply = session
+        .request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "here"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply["result"]["content"][0]["text"], "here", "{reply}");
+}
+
+/// Whether `node`'s log holds an event `wanted` accepts.
+fn logged(node: &ClusterNode, wanted: impl Fn(&Value) -> bool) -> bool {
+    node.log()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .any(|event| wanted(&event))
+}
+
+fn committed(op: &'static str) -> impl Fn(&Value) -> bool {
+    move |event| event["message"] == "session record committed" && event["op"] == op
+}
+
+/// The status of a request in session `id` on `node`, off the test's runtime.
+async fn status(node: &ClusterNode, id: &str) -> u16 {
+    let (agent, id) = (node.agent.clone(), id.to_owned());
+    tokio::task::spawn_blocking(move || session_status(&agent, AGENT_TOKEN, &id))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_vanished_sessions_expire_and_sessions_in_use_stay() {
+    let mut cluster = Cluster::start_with("session-expiry", 3, IDLE);
+
+    eprintln!("phase 1: three sessions; node 2 (holding the first) dies with its client");
+    let first_opened = Instant::now();
+    let (vanished, vanished_id) = open(cluster.node(2)).await;
+    let (mut in_use, in_use_id) = open(cluster.node(3)).await;
+    let (left_alone, left_alone_id) = open(cluster.node(3)).await;
+    echo(&mut in_use).await;
+    let deadline = Instant::now() + PATIENCE;
+    while !logged(cluster.node(2), committed("put_session")) {
+        assert!(Instant::now() < deadline, "node 2 never recorded its session");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.node_mut(2).kill();
+    drop((vanished, left_alone));
+
+    eprintln!("phase 2: the agent in use keeps calling while the others go idle");
+    let started = Instant::now();
+    let expired = |node: &ClusterNode| logged(node, |e| e["message"] == "idle session records expired");
+    loop {
+        echo(&mut in_use).await;
+        let swept = expired(cluster.node(1)) || expired(cluster.node(3));
+        let released = logged(cluster.node(3), committed("release_session"));
+        if swept && released {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no expiry ({swept}) or release ({released}) within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("phase 2: expired and released after {:?}", started.elapsed());
+    assert!(
+        first_opened.elapsed() >= Duration::from_secs(2),
+        "a record went before the idle timeout"
+    );
+
+    eprintln!("phase 3: the other nodes no longer continue the idle sessions, but do the one in use");
+    assert_eq!(status(cluster.node(3), &vanished_id).await, 404);
+    assert_eq!(status(cluster.node(1), &vanished_id).await, 404);
+    assert_eq!(status(cluster.node(1), &left_alone_id).await, 404);
+    assert_eq!(status(cluster.node(1), &in_use_id).await, 200);
+    echo(&mut in_use).await;
+}
