@@ -235,3 +235,28 @@ fn an_expiry_that_would_look_at_nothing_is_refused_before_proposing() {
         Err(ValidationError::TooLarge { .. })
     ));
 }
+
+#[test]
+fn the_new_commands_and_a_touched_record_round_trip_through_json() {
+    let commands = [
+        touch(2, 5_000, &["s1", "s2"]),
+        expire(9_000, Some("s1"), 64),
+        expire(9_000, None, 64),
+        AppRequest::ReleaseSession {
+            id: "s1".to_owned(),
+            node: 3,
+        },
+    ];
+    for command in commands {
+        let text = serde_json::to_string(&command).unwrap();
+        assert!(
+            text.starts_with(&format!(r#"{{"op":"{}""#, command.op())),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<AppRequest>(&text).unwrap(), command);
+    }
+    let mut state = State::default();
+    run(&mut state, 1, &[put("s1", 1, 1_000), touch(2, 5_000, &["s1"])]);
+    let text = serde_json::to_string(&state).unwrap();
+    assert_eq!(serde_json::from_str::<State>(&text).unwrap(), state);
+}
