@@ -7,7 +7,7 @@ mod keepalive;
 use std::sync::Arc;
 
 pub use directory::{SessionDirectory, SessionEntry};
-pub(crate) use keepalive::{LiveRecords, keep_records, released};
+pub(crate) use keepalive::{Keeper, LiveRecords, released};
 
 /// Whether the node's shared state is good enough to serve traffic.
 pub trait Readiness: Send + Sync {

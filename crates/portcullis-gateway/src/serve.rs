@@ -61,7 +61,6 @@ pub async fn serve_node(
     );
     let reaper = tokio::spawn(reap(Arc::clone(&node)));
     let revoker = tokio::spawn(crate::session::end_revoked(Arc::clone(&node)));
-    let keeper = tokio::spawn(crate::cluster::keep_records(Arc::clone(&node)));
     tracing::info!(
         agent = %agent_addr,
         ops = %ops_addr,
@@ -81,7 +80,6 @@ pub async fn serve_node(
         .await;
     reaper.abort();
     revoker.abort();
-    keeper.abort();
     node.sessions.close_all();
     let _ = ops_stop.send(());
     let _ = ops_server.await;
@@ -89,7 +87,8 @@ pub async fn serve_node(
     agent.map_err(ServeError::from)
 }
 
-/// Closes idle sessions, puts quiet ones to sleep and forgets finished counter windows, now and then.
+/// Closes idle sessions, puts quiet ones to sleep, keeps the cluster's records of sessions in use
+/// and forgets finished counter windows, now and then.
 async fn reap(node: Arc<Node>) {
     let idle = node.settings.idle_session_timeout;
     let quiet = node.settings.hibernate_after;
@@ -97,6 +96,7 @@ async fn reap(node: Arc<Node>) {
         .min(quiet / 2)
         .clamp(Duration::from_millis(50), Duration::from_secs(30));
     let mut ticks = tokio::time::interval(period);
+    let mut keeper = crate::cluster::Keeper::new(&node);
     loop {
         ticks.tick().await;
         node.sessions.hibernate_quiet(quiet);
@@ -105,6 +105,7 @@ async fn reap(node: Arc<Node>) {
             tracing::info!(closed = closed.len(), "idle sessions closed");
             crate::cluster::released(&node, &closed);
         }
+        keeper.tick(&node);
         node.counters.prune(node.clock.now().as_millis());
     }
 }

@@ -99,7 +99,8 @@ async fn records_of_vanished_sessions_expire_and_sessions_in_use_stay() {
         }
         assert!(
             started.elapsed() < PATIENCE,
-            "no expiry ({swept}) or release ({released}) within {PATIENCE:?}"
+            "no expiry ({swept}) or release ({released}) within {PATIENCE:?}; node 3's log:\n{}",
+            cluster.node(3).log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

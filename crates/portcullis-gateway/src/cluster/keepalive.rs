@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use tokio::time::Instant;
 
 use super::SessionEntry;
 use crate::node::Node;
@@ -47,21 +48,34 @@ impl LiveRecords {
     }
 }
 
-/// Touches the records of the sessions used since the last round, every quarter of the idle
-/// timeout, until the node stops. Does nothing on a node without a directory.
-pub(crate) async fn keep_records(node: Arc<Node>) {
-    let Some(directory) = node.cluster.sessions.clone() else {
-        return;
-    };
-    let period = (node.settings.idle_session_timeout / 4).max(MIN_ROUND);
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    let mut last = tokio::time::Instant::now();
-    loop {
-        ticks.tick().await;
-        let since = last.elapsed();
-        last = tokio::time::Instant::now();
+/// Rounds of touches, every quarter of the idle timeout. They run in the idle reaper's loop, after
+/// it closed (and released) idle sessions: a round run beside it could see a session the reaper
+/// just closed as gone for another reason and drop its record before the release.
+pub(crate) struct Keeper {
+    period: Duration,
+    last: Instant,
+}
+
+impl Keeper {
+    pub(crate) fn new(node: &Node) -> Self {
+        Self {
+            period: (node.settings.idle_session_timeout / 4).max(MIN_ROUND),
+            last: Instant::now(),
+        }
+    }
+
+    /// Touches the records of the sessions used since the last round, when a round is due. Does
+    /// nothing on a node without a directory.
+    pub(crate) fn tick(&mut self, node: &Node) {
+        let Some(directory) = &node.cluster.sessions else {
+            return;
+        };
+        let since = self.last.elapsed();
+        // The reaper may tick exactly every period: a tick a hair early still counts.
+        if since < self.period - self.period / 8 {
+            return;
+        }
+        self.last = Instant::now();
         let used = node.cluster.live.used_within(&node.sessions, since);
         if !used.is_empty() {
             tracing::debug!(sessions = used.len(), "keeping session records alive");
