@@ -2,12 +2,13 @@
 //! node's applied state; a decision is a store command stamped with this node's clock, so an approver
 //! may decide on any node, whichever node holds the parked call.
 
+mod allowances;
 mod convert;
 mod watch;
 
 use portcullis_proto::admin as pb;
 use portcullis_proto::admin::approval_service_server::ApprovalService;
-use portcullis_store::{AdminRole, AppRequest, Applied};
+use portcullis_store::{AdminRole, AppRequest, Applied, ApprovalState};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Caller;
@@ -68,6 +69,9 @@ impl Approvals {
             .get(&request.id)
             .cloned()
             .ok_or_else(|| status::not_found("approval", &request.id))?;
+        if let ApprovalState::Approved { at, .. } = &state {
+            record.allowance_until = record.allowance_end(*at);
+        }
         record.state = state;
         Ok(convert::approval(&record))
     }
@@ -121,6 +125,22 @@ impl ApprovalService for Approvals {
         let caller = Caller::of(&request, AdminRole::Approver)?;
         let approval = self.decide(&caller, request.into_inner(), false).await?;
         Ok(Response::new(approval))
+    }
+
+    async fn list_allowances(
+        &self,
+        request: Request<pb::ListAllowancesRequest>,
+    ) -> Result<Response<pb::ListAllowancesResponse>, Status> {
+        Caller::of(&request, AdminRole::Viewer)?;
+        let ask = request.into_inner();
+        let snapshot = self.context.store.current();
+        let allowances = allowances::list(
+            &snapshot.state,
+            self.context.now(),
+            &ask.grant,
+            ask.include_expired,
+        );
+        Ok(Response::new(pb::ListAllowancesResponse { allowances }))
     }
 
     type WatchApprovalsStream = watch::ApprovalStream;

@@ -84,6 +84,11 @@ impl McpSession {
         Ok(session)
     }
 
+    /// The `Mcp-Session-Id` the server gave at `initialize`, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
     async fn initialize(&mut self) -> Result<(), String> {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": SESSION_ERA, "capabilities": {},

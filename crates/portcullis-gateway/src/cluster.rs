@@ -2,10 +2,12 @@
 //! records live so a session can continue on another node. A standalone node has neither.
 
 mod directory;
+mod keepalive;
 
 use std::sync::Arc;
 
 pub use directory::{SessionDirectory, SessionEntry};
+pub(crate) use keepalive::{Keeper, LiveRecords, Usage, released};
 
 /// Whether the node's shared state is good enough to serve traffic.
 pub trait Readiness: Send + Sync {
@@ -22,4 +24,6 @@ pub struct ClusterHooks {
     pub sessions: Option<Arc<dyn SessionDirectory>>,
     /// Held while a session unknown here is rebuilt, so two first requests rebuild it once.
     pub(crate) resuming: Arc<tokio::sync::Mutex<()>>,
+    /// The records of sessions this node serves, kept alive in the directory while they are used.
+    pub(crate) live: Arc<LiveRecords>,
 }

@@ -90,7 +90,8 @@ pub async fn serve_node(
     agent.map_err(ServeError::from)
 }
 
-/// Closes idle sessions, puts quiet ones to sleep and forgets finished counter windows, now and then.
+/// Closes idle sessions, puts quiet ones to sleep, keeps the cluster's records of sessions in use
+/// and forgets finished counter windows, now and then.
 async fn reap(node: Arc<Node>) {
     let idle = node.settings.idle_session_timeout;
     let quiet = node.settings.hibernate_after;
@@ -98,13 +99,16 @@ async fn reap(node: Arc<Node>) {
         .min(quiet / 2)
         .clamp(Duration::from_millis(50), Duration::from_secs(30));
     let mut ticks = tokio::time::interval(period);
+    let mut keeper = crate::cluster::Keeper::new(&node);
     loop {
         ticks.tick().await;
         node.sessions.hibernate_quiet(quiet);
         let closed = node.sessions.reap_idle(idle);
-        if closed > 0 {
-            tracing::info!(closed, "idle sessions closed");
+        if !closed.is_empty() {
+            tracing::info!(closed = closed.len(), "idle sessions closed");
+            crate::cluster::released(&node, &closed);
         }
+        keeper.tick(&node);
         node.counters.prune(node.clock.now().as_millis());
     }
 }

@@ -242,6 +242,37 @@ pub enum AppRequest {
         /// The session id.
         id: String,
     },
+    /// Sessions a node served lately: their records count as used at `at`, touched by `node`.
+    /// Ids without a record are skipped (the node records those again).
+    TouchSessions {
+        /// The node serving them.
+        node: NodeId,
+        /// When the node saw them used.
+        at: Timestamp,
+        /// The session ids.
+        ids: Vec<String>,
+    },
+    /// Forgets sessions nobody touched for longer than `idle_ms` before `at`. Bounded work: it looks
+    /// at no more than `scan` records, in id order after `after`; the answer says where to go on.
+    ExpireSessions {
+        /// The proposer's current time.
+        at: Timestamp,
+        /// How long a record may go untouched.
+        idle_ms: u64,
+        /// Resume after this session id; absent: from the first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// How many records to look at.
+        scan: u32,
+    },
+    /// Node `node` closed its copy of session `id` for idleness: the record goes, unless another
+    /// node touched it since (the client moved there).
+    ReleaseSession {
+        /// The session id.
+        id: String,
+        /// The node that closed it.
+        node: NodeId,
+    },
 }
 
 /// What an [`AppRequest::UpdateGrant`] does to the grant's policy.
@@ -301,6 +332,9 @@ impl AppRequest {
             Self::PutSession { .. } => "put_session",
             Self::SetSessionUpstream { .. } => "set_session_upstream",
             Self::RemoveSession { .. } => "remove_session",
+            Self::TouchSessions { .. } => "touch_sessions",
+            Self::ExpireSessions { .. } => "expire_sessions",
+            Self::ReleaseSession { .. } => "release_session",
         }
     }
 }

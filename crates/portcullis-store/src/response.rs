@@ -66,6 +66,13 @@ pub enum Applied {
         /// The number of records.
         count: u64,
     },
+    /// What one bounded round of session expiry did.
+    SessionsExpired {
+        /// How many records it forgot.
+        removed: u64,
+        /// Where the next round goes on (the last id looked at); absent: it reached the end.
+        next: Option<String>,
+    },
 }
 
 /// Why the state refused a committed command. Deterministic: every node refuses it the same way.

@@ -226,6 +226,8 @@ impl State {
                     created_at: at,
                     initialize,
                     members,
+                    touched_at: None,
+                    touched_by: None,
                 },
             ),
             AppRequest::SetSessionUpstream {
@@ -233,6 +235,14 @@ impl State {
                 upstream_session_ids,
             } => session::set_upstream(self, &id, upstream_session_ids),
             AppRequest::RemoveSession { id } => session::remove(self, &id),
+            AppRequest::TouchSessions { node, at, ids } => Ok(session::touch(self, node, at, &ids)),
+            AppRequest::ExpireSessions {
+                at,
+                idle_ms,
+                after,
+                scan,
+            } => Ok(session::expire(self, at, idle_ms, after.as_deref(), scan)),
+            AppRequest::ReleaseSession { id, node } => Ok(session::release(self, &id, node)),
         };
         match result {
             Ok(applied) => AppResponse::Applied(applied),

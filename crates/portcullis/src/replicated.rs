@@ -11,6 +11,7 @@ mod desired;
 mod open;
 mod propose;
 mod ready;
+mod session_expiry;
 mod sessions;
 mod upstream;
 
@@ -65,6 +66,12 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
         portcullis_quota::Tuning::default(),
     ));
 
+    // Session records nobody touched for the idle timeout go, swept by whichever node leads.
+    let expiry = tokio::spawn(session_expiry::run(
+        store.clone(),
+        loaded.settings.idle_session_timeout,
+    ));
+
     let raft_addr = opened.raft.as_ref().map(|raft| raft.addr.clone());
     let admin_listener = match loaded.admin.listen {
         Some(addr) => Some(admin::bind(addr, loaded.admin.tls.as_ref(), &args.config).await?),
@@ -115,6 +122,7 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     .await;
     let _ = admin_stop.send(());
     refill.abort();
+    expiry.abort();
     if let Some(raft) = opened.raft {
         raft.stop().await;
     }

@@ -1,6 +1,6 @@
 //! A client that isn't ours: Python `grpcio` with stubs generated from `proto/` by `grpcio-tools` at
-//! test time lists the services through server reflection, applies a policy through a follower and
-//! reads the cluster status of a three-node cluster.
+//! test time lists the services through server reflection, applies a policy through a follower,
+//! reads the cluster status of a three-node cluster and lists approval allowances.
 
 #![allow(
     clippy::unwrap_used,
@@ -58,6 +58,7 @@ fn python_grpcio_reflects_puts_a_policy_and_reads_cluster_status() {
         "portcullis.admin.v1.AuditService",
         "portcullis.admin.v1.SessionService",
         "portcullis.admin.v1.CounterService",
+        "portcullis.admin.v1.ApprovalService",
     ] {
         assert!(services.contains(&service), "{service} not in {services:?}");
     }
@@ -74,4 +75,7 @@ fn python_grpcio_reflects_puts_a_policy_and_reads_cluster_status() {
     let answering = nodes.iter().find(|n| n["id"] == 2).unwrap();
     assert_eq!(answering["revisions"]["p"], 2, "{status}");
     assert_eq!(steps[3]["code"], "UNAUTHENTICATED");
+    // No call was approved, so no allowance stands (the call itself is what a foreign client needs).
+    assert_eq!(steps[4]["op"], "allowances");
+    assert_eq!(steps[4]["allowances"], serde_json::json!([]));
 }

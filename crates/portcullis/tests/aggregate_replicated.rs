@@ -1,7 +1,8 @@
 //! Grants of several servers on a replicated node: one seeded from the config file and one created
 //! through the admin API reach the store, come back through the applied state, and serve `/mcp` with
 //! both servers' tools, prefixed and filtered by the policy. An aggregate session opened on one node
-//! is served by another under the same `Mcp-Session-Id` until a DELETE ends it everywhere.
+//! is served by another under the same `Mcp-Session-Id` until a DELETE ends it everywhere, and its
+//! record stays while it is used, however long past the idle timeout.
 
 #![allow(
     clippy::unwrap_used,
@@ -228,4 +229,45 @@ async fn an_aggregate_session_opened_on_one_node_is_served_by_another_until_dele
     })
     .await;
     assert_eq!(status_of(&two.agent, &session, "ping", json!({})).await.0, 404);
+}
+
+/// The cluster forgets records nobody touched for the idle timeout; an aggregate in use is touched
+/// through its members, so it outlives the timeout on its node and another node still continues it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_in_use_keeps_its_record_past_the_idle_timeout() {
+    let extra = format!("{}\n[limits]\nidle_session_timeout_secs = 2\n", extra());
+    let cluster = Cluster::start_with("aggregate-keepalive", 2, &extra);
+    let (one, two) = (cluster.node(1), cluster.node(2));
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}});
+    let session = eventually("an aggregate session on node 1", || async {
+        match post(&one.agent, None, &init).await {
+            (200, Some(session), _) => Some(session),
+            _ => None,
+        }
+    })
+    .await;
+    eventually("the session record's commit", || async {
+        logged(&one.log(), "session record committed", Some("put_session")).then_some(())
+    })
+    .await;
+
+    // Three idle timeouts of calls on node 1: an untouched record would have expired twice over,
+    // and node 1 would have ended the aggregate on noticing.
+    let params = json!({"name": "demo__echo", "arguments": {"text": "still here"}});
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        let (status, echo) = status_of(&one.agent, &session, "tools/call", params.clone()).await;
+        assert_eq!(status, 200, "{echo}");
+        assert_eq!(echo["result"]["content"][0]["text"], "still here", "{echo}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        logged(&one.log(), "session record committed", Some("touch_sessions")),
+        "node 1 never touched the record:\n{}",
+        one.log()
+    );
+    let (status, echo) = status_of(&two.agent, &session, "tools/call", params).await;
+    assert_eq!(status, 200, "node 2 no longer finds the record: {echo}");
+    assert_eq!(echo["result"]["content"][0]["text"], "still here", "{echo}");
 }

@@ -20,7 +20,8 @@ use portcullis_bench::{Era, McpSession, Target};
 use portcullis_peers::Relay;
 use serde_json::{Value, json};
 use support::cluster::{
-    NodeSpec, PATIENCE, Running, Scratch, TOKEN, free_addr, log_events, run_blocking, wait_for_event,
+    NodeSpec, PATIENCE, Running, Scratch, TOKEN, free_addr, log_events, run_blocking, session_status,
+    wait_for_event,
 };
 
 /// Allows echo; every other tool is denied by default.
@@ -116,32 +117,9 @@ fn a_session_created_on_a_killed_node_continues_on_another_with_the_same_id() {
     );
 
     eprintln!("phase 3: an unknown session id is still a 404 (initialize again)");
-    let status = raw_status(b, "0123456789abcdef0123456789abcdef");
+    let status = session_status(&b.to_string(), TOKEN, "0123456789abcdef0123456789abcdef");
     assert_eq!(status, 404);
 
     drop(session);
     drop(nodes);
-}
-
-/// The HTTP status of a `tools/list` POST to `agent` with session `id`.
-fn raw_status(agent: SocketAddr, id: &str) -> u16 {
-    use std::io::{Read as _, Write as _};
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
-    let mut stream = std::net::TcpStream::connect(agent).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "POST /mcp/demo HTTP/1.1\r\nHost: {agent}\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-         Mcp-Session-Id: {id}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
 }

@@ -3,8 +3,9 @@
     python admin_grpc.py --addr HOST:PORT --token T --proto-dir DIR --out DIR POLICY_JSON
 
 Generates the Python stubs from DIR/portcullis/admin/v1/*.proto into --out (grpcio-tools), lists the
-services through server reflection (grpc.reflection.v1alpha), puts POLICY_JSON as policy `p` and
-reads the cluster status. Prints one JSON line per step; exits 0 when every step answered.
+services through server reflection (grpc.reflection.v1alpha), puts POLICY_JSON as policy `p`,
+reads the cluster status and lists the approval allowances. Prints one JSON line per step; exits 0
+when every step answered.
 """
 
 import argparse
@@ -58,6 +59,8 @@ def main() -> int:
     policies_grpc = importlib.import_module("portcullis.admin.v1.policies_pb2_grpc")
     cluster_pb2 = importlib.import_module("portcullis.admin.v1.cluster_pb2")
     cluster_grpc = importlib.import_module("portcullis.admin.v1.cluster_pb2_grpc")
+    approvals_pb2 = importlib.import_module("portcullis.admin.v1.approvals_pb2")
+    approvals_grpc = importlib.import_module("portcullis.admin.v1.approvals_pb2_grpc")
     metadata = [("authorization", f"Bearer {args.token}")]
 
     with grpc.insecure_channel(args.addr) as channel:
@@ -84,6 +87,17 @@ def main() -> int:
             emit({"op": "anonymous", "code": "OK"})
         except grpc.RpcError as error:
             emit({"op": "anonymous", "code": error.code().name})
+
+        listed = approvals_grpc.ApprovalServiceStub(channel).ListAllowances(
+            approvals_pb2.ListAllowancesRequest(include_expired=True), metadata=metadata, timeout=30
+        )
+        emit({
+            "op": "allowances",
+            "allowances": [
+                {"approval": a.approval_id, "grant": a.grant, "tool": a.tool, "until_ms": a.until_ms}
+                for a in listed.allowances
+            ],
+        })
     return 0
 
 

@@ -1,7 +1,7 @@
 //! Approval records as the API shows them.
 
 use portcullis_proto::admin as pb;
-use portcullis_store::{ApprovalRecord, ApprovalState};
+use portcullis_store::{ApprovalRecord, ApprovalState, Timestamp};
 
 /// Whether nobody has decided `record` yet.
 pub fn is_pending(record: &ApprovalRecord) -> bool {
@@ -40,5 +40,7 @@ pub fn approval(record: &ApprovalRecord) -> pb::Approval {
         decided_by: decided_by.to_owned(),
         reason: reason.to_owned(),
         decided_at_ms: decided_at,
+        allowance_ms: record.allowance_ms.unwrap_or(0),
+        allowance_until_ms: record.allowance_until.map_or(0, Timestamp::as_millis),
     }
 }

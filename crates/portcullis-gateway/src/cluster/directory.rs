@@ -1,6 +1,8 @@
 //! The session directory: a record per agent session, kept where every node can read it, so a node
 //! that never saw a session can rebuild it when its client arrives with the `Mcp-Session-Id`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 /// What a node needs to continue a session it did not create.
@@ -30,4 +32,15 @@ pub trait SessionDirectory: Send + Sync {
     fn forget(&self, id: &str);
     /// The record of a session this node doesn't hold, if the cluster knows it.
     fn find(&self, id: &str) -> Option<SessionEntry>;
+    /// Sessions this node served lately: their records count as used now, so the cluster's expiry
+    /// keeps them; one the cluster already forgot is recorded again. Called off the request path,
+    /// every quarter of the idle timeout or so.
+    fn keep(&self, live: &[Arc<SessionEntry>]) {
+        let _ = live;
+    }
+    /// This node closed session `id` for idleness: the record goes too, unless another node served
+    /// the session since (its client moved there).
+    fn release(&self, id: &str) {
+        let _ = id;
+    }
 }

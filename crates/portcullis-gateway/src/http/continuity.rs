@@ -59,12 +59,16 @@ pub(super) async fn owned_or_resumed(
         .adopt(id, server, Arc::clone(&caller.grant_id))
         .await
         .map_err(|e| failed(e.to_string()))?;
-    match handshake::initialize(node, &session, record.initialize).await {
+    match handshake::initialize(node, &session, record.initialize.clone()).await {
         Ok(result) => {
             if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
                 let _ = session.info().protocol_version.set(version.to_owned());
             }
             tracing::info!(session = id, server = %server.name, "session continued from another node");
+            // This node serves it now: say so at once, so the node that served it before does not
+            // release the record when its own copy goes idle.
+            directory.keep(&[Arc::new(record.clone())]);
+            node.cluster.live.insert(record);
             Ok(session)
         }
         Err(e) => {
@@ -83,18 +87,21 @@ pub(super) fn record(node: &Node, session: &SessionHandle, params: Option<Value>
     if node.sessions.get(&info.id).is_none() {
         return;
     }
-    directory.record(SessionEntry {
+    let entry = SessionEntry {
         id: info.id.to_string(),
         grant: info.grant.to_string(),
         server: info.server.to_string(),
         initialize: params.unwrap_or_else(|| json!({})),
         members: Vec::new(),
-    });
+    };
+    directory.record(entry.clone());
+    node.cluster.live.insert(entry);
 }
 
 /// The client ended session `id`: the cluster forgets it too.
 pub(super) fn forget(node: &Node, id: &str) {
     if let Some(directory) = &node.cluster.sessions {
+        node.cluster.live.remove(id);
         directory.forget(id);
     }
 }

@@ -242,15 +242,16 @@ impl Sessions {
         self.map.iter().filter(|e| e.value().is_asleep()).count()
     }
 
-    /// Closes sessions idle for longer than `timeout` with nothing in flight; returns how many.
-    pub fn reap_idle(&self, timeout: Duration) -> usize {
-        let idle: Vec<Arc<str>> = self
+    /// Closes sessions idle for longer than `timeout` with nothing in flight; returns their ids.
+    pub fn reap_idle(&self, timeout: Duration) -> Vec<Arc<str>> {
+        let mut idle: Vec<Arc<str>> = self
             .map
             .iter()
             .filter(|e| e.value().idle_for() >= timeout && !e.value().is_busy())
             .map(|e| Arc::clone(e.key()))
             .collect();
-        idle.iter().filter(|id| self.close(id)).count()
+        idle.retain(|id| self.close(id));
+        idle
     }
 
     /// Closes every session (graceful shutdown).

@@ -13,6 +13,8 @@ const MAX_DOCUMENT: usize = 1 << 20;
 const MAX_ITEMS: usize = 64;
 /// Asks or returns in one quota entry (a node batches every counter it serves).
 const MAX_QUOTA_ITEMS: usize = 4096;
+/// Sessions touched, or looked at for expiry, in one entry.
+const MAX_SESSION_BATCH: usize = 4096;
 
 /// Why a command can't be proposed. Each message says what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -89,6 +91,9 @@ pub enum ValidationError {
     /// An approval allowance of no time at all.
     #[error("allowance_ms must be above zero; omit it for no allowance")]
     EmptyAllowance,
+    /// A session expiry that would look at nothing, or forget every record at once.
+    #[error("idle_ms and scan of a session expiry must be above zero")]
+    EmptySessionExpiry,
     /// A policy revision of zero names no version (revisions start at 1).
     #[error("policy revisions start at 1; omit the revision to follow the latest")]
     ZeroRevision,
@@ -262,7 +267,23 @@ impl AppRequest {
                 id_ok("session id", id)?;
                 upstream_ids_ok(upstream_session_ids)
             }
-            Self::RemoveSession { id } => id_ok("session id", id),
+            Self::RemoveSession { id } | Self::ReleaseSession { id, node: _ } => id_ok("session id", id),
+            Self::TouchSessions { ids, .. } => {
+                size_ok("session ids", ids.len(), MAX_SESSION_BATCH)?;
+                ids.iter().try_for_each(|id| id_ok("session id", id))
+            }
+            Self::ExpireSessions {
+                idle_ms,
+                after,
+                scan,
+                at: _,
+            } => {
+                if *idle_ms == 0 || *scan == 0 {
+                    return Err(ValidationError::EmptySessionExpiry);
+                }
+                size_ok("scan", *scan as usize, MAX_SESSION_BATCH)?;
+                after.as_deref().map_or(Ok(()), |id| id_ok("after", id))
+            }
         }
     }
 }

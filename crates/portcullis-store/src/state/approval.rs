@@ -51,6 +51,12 @@ pub struct ApprovalRecord {
 }
 
 impl ApprovalRecord {
+    /// Until when this approval's allowance admits calls, were it approved at `decided_at`.
+    pub fn allowance_end(&self, decided_at: Timestamp) -> Option<Timestamp> {
+        self.allowance_ms
+            .map(|ms| Timestamp(decided_at.as_millis().saturating_add(ms)))
+    }
+
     /// Whether this approval's allowance admits `tool` of `server` for `grant` at `now`.
     pub fn allows(&self, grant: &str, server: &str, tool: &str, now: Timestamp) -> bool {
         self.allowance_until.is_some_and(|until| now < until)
@@ -139,9 +145,7 @@ pub(super) fn decide(
     if let Some(record) = Arc::make_mut(&mut state.approvals).get_mut(id) {
         record.state = decided.clone();
         if approve {
-            record.allowance_until = record
-                .allowance_ms
-                .map(|ms| Timestamp(at.as_millis().saturating_add(ms)));
+            record.allowance_until = record.allowance_end(at);
         }
     }
     Ok(Applied::Approval { state: decided })

@@ -1,4 +1,7 @@
-//! `portcullis approvals list|get|approve|deny|watch`: calls parked for a human, decided from any node.
+//! `portcullis approvals list|get|approve|deny|watch|allowances`: calls parked for a human, decided
+//! from any node, and the allowances approvals granted.
+
+mod allowances;
 
 use std::process::ExitCode;
 
@@ -23,6 +26,9 @@ pub enum ApprovalsCommand {
     Deny(DecideArgs),
     /// Print each approval as it is requested or decided (pending ones first) until interrupted.
     Watch(RemoteArgs),
+    /// List the allowances approvals granted (a rule's `approval_allowance`) that still admit calls
+    /// (with --all, those that ran out too).
+    Allowances(allowances::AllowancesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +71,7 @@ pub fn run(command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
             ApprovalsCommand::Approve(args) => decide(&args, true).await,
             ApprovalsCommand::Deny(args) => decide(&args, false).await,
             ApprovalsCommand::Watch(remote) => watch(&remote).await,
+            ApprovalsCommand::Allowances(args) => allowances::list(&args).await,
         }
     })
 }
@@ -164,8 +171,13 @@ fn print_one(approval: &pb::Approval, output: Output) -> Result<(), RemoteError>
 
 /// One approval on one line: what was called, by whom, and where it stands.
 fn line(approval: &pb::Approval) -> String {
+    let allowance = if approval.allowance_until_ms > 0 {
+        format!(" allowed_until={}", rfc3339(approval.allowance_until_ms))
+    } else {
+        String::new()
+    };
     format!(
-        "{} {} grant={} server={} tool={} args_sha256={} expires={}",
+        "{} {} grant={} server={} tool={} args_sha256={} expires={}{allowance}",
         approval.id,
         state_text(approval),
         approval.grant,
@@ -216,5 +228,7 @@ fn approval_json(approval: &pb::Approval) -> serde_json::Value {
         "decided_by": approval.decided_by,
         "reason": approval.reason,
         "decided_at_ms": approval.decided_at_ms,
+        "allowance_ms": (approval.allowance_ms > 0).then_some(approval.allowance_ms),
+        "allowance_until_ms": (approval.allowance_until_ms > 0).then_some(approval.allowance_until_ms),
     })
 }

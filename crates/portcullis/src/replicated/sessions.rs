@@ -1,12 +1,17 @@
 //! The gateway's session directory on the replicated store: a session's record is proposed in the
-//! background when it is created or deleted, and looked up in the applied state, so no agent call
-//! waits on consensus.
+//! background when it is created, touched or deleted, and looked up in the applied state, so no
+//! agent call waits on consensus. The leader forgets records nobody touched (`session_expiry.rs`).
+
+use std::sync::Arc;
 
 use portcullis_gateway::clock::Clock as _;
 use portcullis_gateway::cluster::{SessionDirectory, SessionEntry};
 use portcullis_store::{AppRequest, Store};
 
 use crate::clock::SystemClock;
+
+/// Sessions touched per entry (the store takes up to 4096).
+const TOUCH_BATCH: usize = 1024;
 
 /// Session records in the store.
 pub struct StoreSessions(pub Store);
@@ -46,6 +51,34 @@ impl SessionDirectory for StoreSessions {
 
     fn forget(&self, id: &str) {
         self.propose(AppRequest::RemoveSession { id: id.to_owned() });
+    }
+
+    fn keep(&self, live: &[Arc<SessionEntry>]) {
+        let applied = self.0.current();
+        let (known, lost): (Vec<&Arc<SessionEntry>>, Vec<&Arc<SessionEntry>>) = live
+            .iter()
+            .partition(|entry| applied.state.sessions.contains_key(&entry.id));
+        let at = SystemClock.now();
+        for batch in known.chunks(TOUCH_BATCH) {
+            self.propose(AppRequest::TouchSessions {
+                node: self.0.node_id(),
+                at,
+                ids: batch.iter().map(|entry| entry.id.clone()).collect(),
+            });
+        }
+        // The cluster forgot a session still in use here (this node was cut off longer than the
+        // idle timeout, say): record it again so it can still move.
+        for entry in lost {
+            tracing::info!(session = %entry.id, "recording a session again that the cluster expired");
+            self.record(SessionEntry::clone(entry));
+        }
+    }
+
+    fn release(&self, id: &str) {
+        self.propose(AppRequest::ReleaseSession {
+            id: id.to_owned(),
+            node: self.0.node_id(),
+        });
     }
 
     fn find(&self, id: &str) -> Option<SessionEntry> {

@@ -4,8 +4,8 @@
 //! upstream opened here and initialized with the client's original params). A standalone node has no
 //! directory: its aggregates stay its own.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -14,12 +14,13 @@ use serde_json::{Value, json};
 
 use super::members::Aggregate;
 use super::{Aggregates, serve};
-use crate::cluster::SessionEntry;
+use crate::cluster::{SessionEntry, Usage};
 use crate::http::{Caller, Reject};
 use crate::node::Node;
 
-/// Records an aggregate just opened here, so any node can continue it.
-pub(super) fn record(node: &Node, aggregate: &Aggregate, params: &Value) {
+/// Records an aggregate just opened here, so any node can continue it, and keeps the record alive
+/// while the aggregate is used here.
+pub(super) fn record(node: &Node, aggregate: &Arc<Aggregate>, params: &Value) {
     let Some(directory) = &node.cluster.sessions else {
         return;
     };
@@ -27,7 +28,7 @@ pub(super) fn record(node: &Node, aggregate: &Aggregate, params: &Value) {
     let Some(first) = members.first().cloned() else {
         return;
     };
-    directory.record(SessionEntry {
+    let entry = SessionEntry {
         id: aggregate.id.to_string(),
         grant: aggregate.grant.to_string(),
         server: first,
@@ -37,7 +38,15 @@ pub(super) fn record(node: &Node, aggregate: &Aggregate, params: &Value) {
             json!({})
         },
         members,
-    });
+    };
+    directory.record(entry.clone());
+    serve_here(node, entry, aggregate);
+}
+
+/// This node serves `aggregate` now: its record is touched while any member is used here.
+fn serve_here(node: &Node, entry: SessionEntry, aggregate: &Arc<Aggregate>) {
+    let usage: Weak<dyn Usage> = Arc::downgrade(aggregate) as Weak<dyn Usage>;
+    node.cluster.live.insert_with(entry, usage);
 }
 
 /// The client ended aggregate `id` (held here or not): the cluster forgets it, if the record is
@@ -51,6 +60,7 @@ pub(super) fn forget(node: &Node, caller: &Caller, id: &str, held: bool) -> bool
         .find(id)
         .is_some_and(|record| is_aggregate_of(&record, caller));
     if known || held {
+        node.cluster.live.remove(id);
         directory.forget(id);
     }
     known
@@ -96,6 +106,7 @@ pub(super) async fn resumed(
         return Ok(Some(Arc::clone(held.value())).filter(|a| a.grant == caller.grant_id));
     }
     let servers = record.members.iter().map(|s| Arc::from(s.as_str())).collect();
+    let kept = record.clone();
     let aggregate = Arc::new(Aggregate::new(
         Arc::from(id),
         Arc::clone(&caller.grant_id),
@@ -116,6 +127,10 @@ pub(super) async fn resumed(
     aggregates
         .open
         .insert(Arc::clone(&aggregate.id), Arc::clone(&aggregate));
+    // Said at once, so the node that served it before does not release the record when its own
+    // copy goes idle.
+    directory.keep(&[Arc::new(kept.clone())]);
+    serve_here(node, kept, &aggregate);
     tracing::info!(session = id, grant = %caller.grant_id, servers = aggregate.members.len(), down = failures.len(), "aggregate session continued from another node");
     Ok(Some(aggregate))
 }

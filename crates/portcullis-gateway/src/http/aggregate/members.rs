@@ -11,9 +11,10 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::cluster::Usage;
 use crate::node::Node;
-use crate::session::SessionHandle;
 use crate::session::replay::ReplayLog;
+use crate::session::{SessionHandle, Sessions};
 
 /// How long a member that could not be reached stays out before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -176,5 +177,27 @@ impl Aggregate {
 impl AsRef<ReplayLog> for Aggregate {
     fn as_ref(&self) -> &ReplayLog {
         &self.replay
+    }
+}
+
+/// An aggregate is used when any member is: it counts as held here while a member's session lives.
+impl Usage for Aggregate {
+    fn used_within(&self, sessions: &Sessions, since: Duration) -> Option<bool> {
+        let mut held = false;
+        for member in &self.members {
+            let Ok(slot) = member.slot.try_lock() else {
+                // In use right now.
+                return Some(true);
+            };
+            if let Slot::Ready(session) = &*slot
+                && let Some(handle) = sessions.get(&session.info().id)
+            {
+                if handle.idle_for() <= since || handle.is_busy() {
+                    return Some(true);
+                }
+                held = true;
+            }
+        }
+        held.then_some(false)
     }
 }
