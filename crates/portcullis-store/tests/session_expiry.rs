@@ -27,6 +27,7 @@ fn put(id: &str, node: u64, ms: u64) -> AppRequest {
         node,
         at: at(ms),
         initialize: Some(json!({"protocolVersion": "2025-11-25"})),
+        members: vec![],
     }
 }
 
