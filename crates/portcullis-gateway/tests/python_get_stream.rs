@@ -2,7 +2,8 @@
 //! whose tool samples with `ctx.session.create_message` related to no request, so the SDK sends the
 //! request on the standalone GET stream, not on the call's POST stream. Session-era clients (the 2.x
 //! client in legacy mode, the 1.x client) with a sampling callback get it through the gateway on
-//! their own GET stream; the 2.x client in 2026-07-28 mode gets it as an input request of its call.
+//! their own GET stream; the 2.x client in 2026-07-28 mode gets it as an input request of its call,
+//! at `/mcp/<server>` and through the `/mcp` aggregate.
 //! Each time the tool returns what the client sampled.
 
 #![allow(
@@ -26,6 +27,9 @@ const POLICY: &str = r#"{"version": "1", "default": "allow"}"#;
 
 const TOKEN: &str = "sampling-token";
 
+/// The grant of two servers (both the same upstream): `/mcp` aggregates them.
+const BOTH: &str = "both-token";
+
 fn config(upstream: &str) -> String {
     format!(
         r#"
@@ -42,13 +46,23 @@ file = "policy.json"
 [servers.asking]
 upstream = {{ type = "http", url = "{upstream}" }}
 
+[servers.again]
+upstream = {{ type = "http", url = "{upstream}" }}
+
 [[grants]]
 id = "sampling-agent"
 token_sha256 = "{sha}"
 server = "asking"
 policy = "main"
+
+[[grants]]
+id = "both"
+token_sha256 = "{both}"
+servers = ["asking", "again"]
+policy = "main"
 "#,
         sha = py::sha(TOKEN),
+        both = py::sha(BOTH),
     )
 }
 
@@ -113,6 +127,18 @@ async fn python_clients_answer_sampling_sent_on_an_http_servers_get_stream_throu
     assert_eq!(out["asked"], json!(["sampling/createMessage"]), "{out:#}");
     let sampled = &out["results"][0]["content"][0]["text"];
     assert_eq!(sampled, "summary: sampled summarize: a short night", "{out:#}");
+
+    // The same through `/mcp`: the member session the call went to follows its upstream's stream.
+    let aggregate = format!("http://{}/mcp", node.agent);
+    let through = ["--url", aggregate.as_str(), "--token", BOTH, "--timeout", "25"]
+        .iter()
+        .chain(&["--call", "again__summarize", r#"{"text": "a quiet walk"}"#])
+        .map(|a| (*a).to_owned())
+        .collect();
+    let out = printed(&run(&peers, "PEERS_PY_MCP2", "mcp2_input_client.py", through).await);
+    assert_eq!(out["asked"], json!(["sampling/createMessage"]), "{out:#}");
+    let sampled = &out["results"][0]["content"][0]["text"];
+    assert_eq!(sampled, "summary: sampled summarize: a quiet walk", "{out:#}");
 
     // The 1.x client.
     let one = args(&[

@@ -1,6 +1,8 @@
 //! Requests an HTTP upstream sends on its standalone GET stream, outside any call, reach the client's
-//! own stream through the gateway (Streamable HTTP, aggregate, legacy and stdio fronts), and the
-//! client's answer reaches the upstream session that asked (see `support/fake_asking.rs`).
+//! own stream through the gateway (Streamable HTTP, aggregate, legacy and stdio fronts), or, for a
+//! 2026-07-28 client (at `/mcp/<server>`, `/mcp` and on the stdio front), its call as an input
+//! request; the client's answer reaches the upstream session that asked (see
+//! `support/fake_asking.rs`).
 
 #![allow(
     clippy::unwrap_used,
@@ -89,6 +91,41 @@ fn answer_to(question: &Value) -> Value {
         .unwrap();
     json!({"jsonrpc": "2.0", "id": question["id"], "result": {
         "role": "assistant", "content": {"type": "text", "text": format!("answer for {prompt}")}, "model": "m"}})
+}
+
+/// A 2026-07-28 client's `tools/call`: no session, the envelope in `_meta`.
+fn modern_call(id: u64, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "modern-agent", "version": "2"},
+        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+}
+
+/// The retry of `tool` (call id `id`) that answers `asked`, an `InputRequiredResult` with one
+/// sampling question; with the prompt the question showed.
+fn answered_retry(id: u64, tool: &str, asked: &Value) -> (Value, String) {
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    let (key, question) = result["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(question["method"], "sampling/createMessage", "{asked}");
+    let prompt = question["params"]["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = answer_to(&json!({"id": 0, "params": question["params"]}))["result"].clone();
+    let retry = modern_call(
+        id,
+        json!({"name": tool, "arguments": {}, "inputResponses": {key: answer}, "requestState": result["requestState"]}),
+    );
+    (retry, prompt)
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -228,87 +265,163 @@ async fn an_upstream_without_a_standalone_stream_still_serves() {
 }
 
 /// `portcullis run --upstream URL` in process: one stdio client in front of the HTTP upstream.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stdio_client_in_front_of_an_http_upstream_answers_its_stream_requests() {
-    use std::collections::BTreeMap;
+struct StdioFront {
+    input: tokio::io::DuplexStream,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::io::DuplexStream>>,
+    front: tokio::task::JoinHandle<
+        Result<portcullis_gateway::front::stdio::Ended, portcullis_gateway::front::stdio::StdioError>,
+    >,
+}
 
-    use portcullis_gateway::audit::MemoryAuditSink;
-    use portcullis_gateway::clock::ManualClock;
-    use portcullis_gateway::config::Settings;
-    use portcullis_gateway::front::stdio::{StdioSetup, serve};
-    use portcullis_gateway::state::{Grant, PolicyRef, ServerEntry, UpstreamSpec};
-    use portcullis_policy::{Format, Identity, compile_str};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+impl StdioFront {
+    fn start(upstream: &Upstream) -> Self {
+        use std::collections::BTreeMap;
 
-    let upstream = Upstream::start(Mode::default()).await;
-    let policy = compile_str(r#"{"version": "1", "default": "allow"}"#, Format::Json).unwrap();
-    let setup = StdioSetup {
-        server: ServerEntry {
-            name: Arc::from("remote"),
-            upstream: UpstreamSpec::Http { url: upstream.url() },
-            anonymous: None,
-        },
-        grant: Grant {
-            identity: Identity {
-                id: "desk".to_owned(),
-                labels: BTreeMap::new(),
+        use portcullis_gateway::audit::MemoryAuditSink;
+        use portcullis_gateway::clock::ManualClock;
+        use portcullis_gateway::config::Settings;
+        use portcullis_gateway::front::stdio::{StdioSetup, serve};
+        use portcullis_gateway::state::{Grant, PolicyRef, ServerEntry, UpstreamSpec};
+        use portcullis_policy::{Format, Identity, compile_str};
+        use tokio::io::{AsyncBufReadExt, BufReader};
+
+        let policy = compile_str(r#"{"version": "1", "default": "allow"}"#, Format::Json).unwrap();
+        let setup = StdioSetup {
+            server: ServerEntry {
+                name: Arc::from("remote"),
+                upstream: UpstreamSpec::Http { url: upstream.url() },
+                anonymous: None,
             },
-            server: Arc::from("remote"),
-            servers: Vec::new(),
-            policy: Some(PolicyRef {
-                name: Arc::from("main"),
-                policy: Arc::new(policy),
-                shadow: None,
-            }),
-        },
-        settings: Settings::default(),
-    };
-    let (mut input, front_in) = tokio::io::duplex(1 << 16);
-    let (front_out, output) = tokio::io::duplex(1 << 16);
-    let front = tokio::spawn(async move {
-        let clock = Arc::new(ManualClock::at(support::START_MS));
-        let audit = Arc::new(MemoryAuditSink::new());
-        serve(setup, audit, clock, (front_in, front_out), std::future::pending()).await
-    });
-    let mut lines = BufReader::new(output).lines();
-    let mut say = async |message: Value| {
-        input.write_all(format!("{message}\n").as_bytes()).await.unwrap();
-    };
-    say(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "0"}}}))
-    .await;
-    let mut next = async || -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+            grant: Grant {
+                identity: Identity {
+                    id: "desk".to_owned(),
+                    labels: BTreeMap::new(),
+                },
+                server: Arc::from("remote"),
+                servers: Vec::new(),
+                policy: Some(PolicyRef {
+                    name: Arc::from("main"),
+                    policy: Arc::new(policy),
+                    shadow: None,
+                }),
+            },
+            settings: Settings::default(),
+        };
+        let (input, front_in) = tokio::io::duplex(1 << 16);
+        let (front_out, output) = tokio::io::duplex(1 << 16);
+        let front = tokio::spawn(async move {
+            let clock = Arc::new(ManualClock::at(support::START_MS));
+            let audit = Arc::new(MemoryAuditSink::new());
+            serve(setup, audit, clock, (front_in, front_out), std::future::pending()).await
+        });
+        Self {
+            input,
+            lines: BufReader::new(output).lines(),
+            front,
+        }
+    }
+
+    async fn say(&mut self, message: Value) {
+        use tokio::io::AsyncWriteExt;
+        self.input
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
             .await
             .expect("a line in time")
             .unwrap()
             .expect("the front is still writing");
         serde_json::from_str(&line).unwrap()
-    };
-    assert_eq!(next().await["result"]["serverInfo"]["name"], "fake-mcp");
-    say(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
-    say(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}))
-        .await;
-    let asked = next().await;
-    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
-    say(answer_to(&asked)).await;
-    let result = next().await;
-    assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
-    drop(input);
-    tokio::time::timeout(Duration::from_secs(5), front)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    }
+
+    /// Closes the client's input; the front ends cleanly.
+    async fn end(self) {
+        drop(self.input);
+        tokio::time::timeout(Duration::from_secs(5), self.front)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }
 
-/// `/mcp` over two HTTP servers: both upstream sessions ask under the same id on their streams, the
-/// client sees both questions on its one stream under distinct ids, and each answer, offered to every
-/// member, reaches only the upstream session that asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_aggregate_relays_each_members_stream_requests_and_routes_the_answers_back() {
+async fn a_stdio_client_in_front_of_an_http_upstream_answers_its_stream_requests() {
     let upstream = Upstream::start(Mode::default()).await;
-    let extra = format!(
+    let mut stdio = StdioFront::start(&upstream);
+    stdio.say(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "0"}}}))
+    .await;
+    assert_eq!(stdio.next().await["result"]["serverInfo"]["name"], "fake-mcp");
+    stdio
+        .say(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+    stdio
+        .say(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}))
+        .await;
+    let asked = stdio.next().await;
+    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
+    stdio.say(answer_to(&asked)).await;
+    let result = stdio.next().await;
+    assert_eq!(text(&result), "up-0 heard answer for up-0", "{result}");
+    stdio.end().await;
+}
+
+/// The same front with a 2026-07-28 client: the upstream stream's question is not written to the
+/// output as a request the client could not answer; the call in flight is answered with it as an
+/// input request, and the retry carries the answer to the upstream session that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_stdio_clients_call_gets_the_upstream_streams_question_as_an_input_request() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let mut stdio = StdioFront::start(&upstream);
+    stdio
+        .say(modern_call(1, json!({"name": "ask", "arguments": {}})))
+        .await;
+    // The first line is the call's answer, not a raw server request.
+    let asked = stdio.next().await;
+    assert_eq!(asked["id"], 1, "{asked}");
+    let (retry, prompt) = answered_retry(2, "ask", &asked);
+    assert_eq!(prompt, "up-0");
+    stdio.say(retry).await;
+    let done = stdio.next().await;
+    assert_eq!(done["id"], 2, "{done}");
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(text(&done), "up-0 heard answer for up-0", "{done}");
+    assert!(upstream.fake.strays.lock().unwrap().is_empty());
+    stdio.end().await;
+}
+
+/// With two calls of a 2026-07-28 stdio client in flight, nothing says which one the upstream
+/// stream's question belongs to: the upstream is refused at once (it does not wait for an answer
+/// that cannot come), and both calls end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_question_with_two_modern_calls_in_flight_is_refused_to_the_upstream() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let mut stdio = StdioFront::start(&upstream);
+    stdio
+        .say(modern_call(1, json!({"name": "slow", "arguments": {}})))
+        .await;
+    stdio
+        .say(modern_call(2, json!({"name": "ask", "arguments": {}})))
+        .await;
+    let asked = stdio.next().await;
+    assert_eq!(asked["id"], 2, "{asked}");
+    assert_eq!(asked["result"]["resultType"], "complete", "{asked}");
+    let said = text(&asked);
+    assert!(said.starts_with("up-0 refused: no single call"), "{asked}");
+    let slow = stdio.next().await;
+    assert_eq!(slow["id"], 1, "{slow}");
+    assert_eq!(text(&slow), "plain", "{slow}");
+    stdio.end().await;
+}
+
+/// A second server on the same upstream, and the grant `BOTH` of both: `/mcp` aggregates them.
+fn both_servers(upstream: &Upstream) -> String {
+    format!(
         r#"
 [servers.other]
 upstream = {{ type = "http", url = "{url}" }}
@@ -321,8 +434,16 @@ policy = "main"
 "#,
         url = upstream.url(),
         sha = portcullis_gateway::state::to_hex(&portcullis_gateway::state::hash_token(BOTH)),
-    );
-    let node = gateway_with(&upstream, &extra).await;
+    )
+}
+
+/// `/mcp` over two HTTP servers: both upstream sessions ask under the same id on their streams, the
+/// client sees both questions on its one stream under distinct ids, and each answer, offered to every
+/// member, reaches only the upstream session that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_relays_each_members_stream_requests_and_routes_the_answers_back() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let node = gateway_with(&upstream, &both_servers(&upstream)).await;
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "0"}}});
     let opened = post_at(node.agent, BOTH, "/mcp", None, &init).await;
@@ -358,6 +479,53 @@ policy = "main"
         upstream.fake.strays.lock().unwrap().is_empty(),
         "no answer reached another member"
     );
+    node.stop().await;
+}
+
+/// `/mcp` for a 2026-07-28 client: each member's session follows its upstream's stream during the
+/// client's call, as at `/mcp/<server>`, so the question asked there comes back as the call's input
+/// request, and the retry (named with the prefix) continues the call in the member that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_gives_a_modern_client_each_members_stream_question_as_an_input_request() {
+    let upstream = Upstream::start(Mode::default()).await;
+    let node = gateway_with(&upstream, &both_servers(&upstream)).await;
+    let post = async |message: &Value| {
+        let auth = format!("Bearer {BOTH}");
+        let headers = [
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("authorization", auth.as_str()),
+            ("mcp-protocol-version", "2026-07-28"),
+        ];
+        support::send(Method::POST, node.agent, "/mcp", &headers, message.to_string())
+            .await
+            .json()
+    };
+    let mut prompts = Vec::new();
+    for (n, tool) in [(1, "remote__ask"), (3, "other__ask")] {
+        let asked = post(&modern_call(n, json!({"name": tool, "arguments": {}}))).await;
+        let (retry, prompt) = answered_retry(n + 1, tool, &asked);
+        let done = post(&retry).await;
+        assert_eq!(done["id"], n + 1, "{done}");
+        assert_eq!(done["result"]["resultType"], "complete", "{done}");
+        assert_eq!(
+            text(&done),
+            format!("{prompt} heard answer for {prompt}"),
+            "{done}"
+        );
+        prompts.push(prompt);
+    }
+    assert_ne!(prompts[0], prompts[1], "each member has its own upstream session");
+    assert!(upstream.fake.strays.lock().unwrap().is_empty());
+    // One decision, one audit record per call (not one per round), naming the real server and tool.
+    let mut audited: Vec<String> = node
+        .audit_json()
+        .into_iter()
+        .filter(|r| r["tool"] == "ask")
+        .map(|r| r["server"].as_str().unwrap().to_owned())
+        .collect();
+    audited.sort();
+    assert_eq!(audited, ["other", "remote"]);
     node.stop().await;
 }
 
@@ -437,38 +605,13 @@ async fn a_legacy_client_in_front_of_an_http_upstream_answers_its_stream_request
 async fn a_modern_clients_call_gets_the_upstream_streams_question_as_an_input_request() {
     let upstream = Upstream::start(Mode::default()).await;
     let node = gateway(&upstream).await;
-    let modern = |id: u64, params: Value| {
-        let mut params = params;
-        params["_meta"] = json!({
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "modern-agent", "version": "2"},
-            "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
-        });
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
-    };
     let headers = [("mcp-protocol-version", "2026-07-28")];
-    let first = modern(1, json!({"name": "ask", "arguments": {}}));
+    let first = modern_call(1, json!({"name": "ask", "arguments": {}}));
     let asked = node
         .post_with("remote", Some(BOB), None, &first, &headers)
         .await
         .json();
-    let result = &asked["result"];
-    assert_eq!(result["resultType"], "input_required", "{asked}");
-    let (key, question) = result["inputRequests"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .next()
-        .unwrap();
-    assert_eq!(question["method"], "sampling/createMessage", "{asked}");
-    let prompt = question["params"]["messages"][0]["content"]["text"]
-        .as_str()
-        .unwrap();
-    let answer = answer_to(&json!({"id": 0, "params": question["params"]}))["result"].clone();
-    let retry = modern(
-        2,
-        json!({"name": "ask", "arguments": {}, "inputResponses": {key: answer}, "requestState": result["requestState"]}),
-    );
+    let (retry, prompt) = answered_retry(2, "ask", &asked);
     let done = node
         .post_with("remote", Some(BOB), None, &retry, &headers)
         .await

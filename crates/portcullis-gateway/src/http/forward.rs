@@ -79,8 +79,19 @@ pub(super) async fn forward_logged(
 
 /// A 2026-07-28 client's retry with `inputResponses`: continues the parked call it names.
 pub async fn resume(node: Arc<Node>, session: SessionHandle, retry: Value, answer: Answer) -> Response {
+    resume_logged(node, session, retry, answer, None).await
+}
+
+/// [`resume`], with a streamed answer's events kept in `log` (see [`forward_logged`]).
+pub(super) async fn resume_logged(
+    node: Arc<Node>,
+    session: SessionHandle,
+    retry: Value,
+    answer: Answer,
+    log: Option<SharedLog>,
+) -> Response {
     match input_required::resume(&node, &session, &retry).await {
-        Ok(exchange) => respond(node, session, exchange, Some(Target::of(&retry)), answer, None).await,
+        Ok(exchange) => respond(node, session, exchange, Some(Target::of(&retry)), answer, log).await,
         Err(error) => json_response(StatusCode::OK, &finalize(error, answer)),
     }
 }

@@ -45,14 +45,18 @@ pub fn check_version(message: &Value) -> Result<(), Value> {
 /// # Errors
 /// When the session can't take the request, or the upstream is slow or speaks neither era.
 pub async fn initialize_upstream(node: &Node, session: &SessionHandle) -> Result<Value, SessionError> {
-    let params = json!({
+    super::handshake::initialize(node, session, upstream_params()).await
+}
+
+/// The `initialize` params of the gateway's own handshake on behalf of stateless clients.
+pub fn upstream_params() -> Value {
+    json!({
         "protocolVersion": LATEST_SESSION_ERA,
         // What the gateway can relay to stateless clients as input requests (see `input_required`);
         // `roots` is left out: an upstream may ask for roots outside any call, where no client listens.
         "capabilities": {"sampling": {}, "elicitation": {}},
         "clientInfo": {"name": "portcullis-gateway", "version": env!("CARGO_PKG_VERSION")},
-    });
-    super::handshake::initialize(node, session, params).await
+    })
 }
 
 /// The gateway's answer to `request` (a `server/discover`), built from what the upstream said when

@@ -82,7 +82,7 @@ impl DirectCall {
         }
         // Only a 2026-07-28 client's session follows the upstream's stream for calls (a channel costs
         // an allocation per request).
-        let (joins, side) = if session.info().upstream_init.get().is_some() {
+        let (joins, side) = if session.info().serves_stateless_client() {
             let (joins, side) = mpsc::channel(SIDE_BUFFER);
             (Some(joins), Some(side))
         } else {

@@ -60,6 +60,14 @@ pub struct SessionInfo {
     pub server_requests: super::server_requests::ServerRequests,
 }
 
+impl SessionInfo {
+    /// Whether the gateway initialized the upstream on behalf of 2026-07-28 clients: they have no
+    /// stream of their own, and are asked only within their calls, as input requests.
+    pub fn serves_stateless_client(&self) -> bool {
+        self.upstream_init.get().is_some()
+    }
+}
+
 /// Everything a session keeps, awake or asleep.
 struct Core {
     info: Arc<SessionInfo>,

@@ -9,8 +9,9 @@
 //! A 2026-07-28 client has no stream of its own, and the gateway is the upstream's session-era client
 //! on its behalf: then the stream is followed for calls (from the first request after the actor
 //! woke, for as long as it is awake), and a request on it joins the one call in flight, whose
-//! exchange turns it into an input request. With no call or several in flight it has nowhere
-//! certain to go and is dropped, as a server's message for an absent stream would be.
+//! exchange turns it into an input request, even where the client reads a stream of the gateway's
+//! (the stdio front's output). With no call or several in flight it has nowhere certain to go:
+//! the upstream gets an error answer at once rather than waiting until its call times out.
 
 use std::time::Duration;
 
@@ -160,21 +161,46 @@ async fn pass_on(session: &SessionHandle, listener: &watch::Receiver<Listener>, 
             return;
         }
     }
+    // A 2026-07-28 client cannot answer a server→client request wherever it reads (the stdio
+    // front's output included): the request joins its call, as an input request.
+    if jsonrpc::kind(&message) == Some(Kind::Request) && info.serves_stateless_client() {
+        return join_call(session, message);
+    }
     let to = listener.borrow().clone();
     match to {
         // A stream closed meanwhile is noticed by `client_gone`; the message has nowhere to go.
         Some(to) => {
             let _ = to.send(message).await;
         }
-        None if jsonrpc::kind(&message) == Some(Kind::Request) => {
-            let joined = session.in_flight().sole().map(|call| call.try_send(message));
-            if !matches!(joined, Some(Ok(()))) {
-                tracing::debug!(session = %info.id, "upstream stream request with no single call to join dropped");
-            }
-        }
         None => {
-            tracing::debug!(session = %info.id, "upstream stream notification with no client stream dropped");
+            tracing::debug!(session = %info.id, "upstream stream message with no client stream dropped");
         }
+    }
+}
+
+/// A request for a 2026-07-28 client's session joins the one call in flight, whose exchange turns
+/// it into an input request. With none or several, nothing says which call it belongs to (a shared
+/// session may carry several clients' calls): the upstream is refused at once, as a client without
+/// the capability refuses, instead of waiting for an answer until its call times out.
+fn join_call(session: &SessionHandle, request: Value) {
+    let refused = match session.in_flight().sole() {
+        Some(call) => match call.try_send(request) {
+            Ok(()) => return,
+            Err(failed) => failed.into_inner(),
+        },
+        None => request,
+    };
+    let info = session.info();
+    tracing::debug!(session = %info.id, method = ?jsonrpc::method(&refused), "upstream stream request with no single call to join refused");
+    let id = refused.get("id").cloned().unwrap_or(Value::Null);
+    let why = "no single call of this client is in flight to carry the request: a 2026-07-28 client is asked only within its call";
+    // The relayed id goes back to the upstream's own, and the relay forgets it.
+    if let Some(reply) = info
+        .server_requests
+        .claim(jsonrpc::error(id, jsonrpc::INVALID_REQUEST, why))
+        && let Some(sender) = session.direct()
+    {
+        sender.post_detached(&reply);
     }
 }
 
@@ -242,7 +268,7 @@ impl SessionHandle {
         let Some(sender) = self.direct() else {
             return;
         };
-        if self.info().upstream_init.get().is_none() || !sender.stream_unfollowed() {
+        if !self.info().serves_stateless_client() || !sender.stream_unfollowed() {
             return;
         }
         let followed = match self.awake_actor().await {

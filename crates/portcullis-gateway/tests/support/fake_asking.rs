@@ -1,7 +1,8 @@
 //! A fake Streamable HTTP upstream that asks its client on the standalone GET stream: during an
 //! `ask` call it sends `sampling/createMessage` there, as id 0 in every session (so a gateway that
 //! mixed sessions up would be caught), and answers the call with what it heard in that session.
-//! Any other tool answers `plain`. Used by `upstream_get_stream.rs` only.
+//! `slow` answers `plain` after 1.5 s; any other tool answers `plain` at once. Used by
+//! `upstream_get_stream.rs` only.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -163,6 +164,10 @@ async fn handle_post(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: By
     };
     match message["params"]["name"].as_str() {
         Some("ask") => reply(ask(&fake, &session).await),
+        Some("slow") => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            reply("plain".to_owned())
+        }
         Some(_) => reply("plain".to_owned()),
         None => json_response(&json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}})),
     }
@@ -188,6 +193,10 @@ async fn ask(fake: &Fake, session: &str) -> String {
         drop(stream);
     }
     match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(answer)) if answer.get("error").is_some() => format!(
+            "{session} refused: {}",
+            answer["error"]["message"].as_str().unwrap_or("?")
+        ),
         Ok(Ok(answer)) => format!(
             "{session} heard {}",
             answer["result"]["content"]["text"].as_str().unwrap_or("?")

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::members::Aggregate;
 use super::names;
-use crate::http::forward::{Answer, finalize, forward_logged};
+use crate::http::forward::{Answer, finalize, forward_logged, resume_logged};
 use crate::http::{Caller, json_response};
 use crate::jsonrpc;
 use crate::node::Node;
-use crate::relay::{Finish, finish_for, held_calls};
+use crate::relay::{Finish, finish_for, held_calls, input_required};
 use crate::session::replay::SharedLog;
 
 /// Routes one `tools/call` and answers it (JSON, or SSE when the server streams and the client takes it).
@@ -62,6 +62,13 @@ pub(super) async fn call(
     if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
         params.insert("name".to_owned(), Value::String(tool));
     }
+    // A streamed answer's events are the aggregate's, so `Last-Event-ID` on `/mcp` finds them.
+    let log: SharedLog = Arc::clone(aggregate) as SharedLog;
+    if answer.stateless && input_required::is_retry(&message) {
+        // Continues a call the gateway parked for the client's input, in the member session that
+        // parked it: decided when first asked.
+        return resume_logged(node, session, message, answer, Some(log)).await;
+    }
     let decided = if answer.stateless && held_calls::is_retry(&message) {
         // The next round of a call a 2026-07-28 upstream asks input for: decided when first asked.
         held_calls::resume(&node, caller, &session, message)
@@ -75,8 +82,6 @@ pub(super) async fn call(
                 server,
                 then: Box::new(then),
             };
-            // A streamed answer's events are the aggregate's, so `Last-Event-ID` on `/mcp` finds them.
-            let log: SharedLog = Arc::clone(aggregate) as SharedLog;
             forward_logged(node, session, message, finish, answer, Some(log)).await
         }
         // A denial is a tool result the agent reads, in its era, not an error about the server.

@@ -34,6 +34,8 @@ pub(super) struct Aggregate {
     pub(super) replay: ReplayLog,
     /// Seen in the cluster's session directory (see [`super::continuity::forgotten_elsewhere`]).
     pub(super) recorded: AtomicBool,
+    /// Serves 2026-07-28 clients: its members are their sessions (see [`Aggregate::for_stateless`]).
+    stateless: bool,
 }
 
 /// One server of an aggregate session.
@@ -68,7 +70,16 @@ impl Aggregate {
             members,
             replay: ReplayLog::default(),
             recorded: AtomicBool::new(false),
+            stateless: false,
         }
+    }
+
+    /// Marks an aggregate of 2026-07-28 clients: each member is then a session the gateway
+    /// initialized on their behalf, as at `/mcp/<server>`, so what its upstream asks outside a
+    /// response stream reaches the call in flight as an input request.
+    pub(super) fn for_stateless(mut self) -> Self {
+        self.stateless = true;
+        self
     }
 
     /// The client's `initialize` params.
@@ -163,6 +174,9 @@ impl Aggregate {
             Ok(result) => {
                 if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
                     let _ = session.info().protocol_version.set(version.to_owned());
+                }
+                if self.stateless {
+                    let _ = session.info().upstream_init.set(result);
                 }
                 Ok(session)
             }

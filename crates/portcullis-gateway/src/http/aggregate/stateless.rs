@@ -1,5 +1,6 @@
 //! Stateless (2026-07-28) clients on `/mcp`: no `initialize`, so the gateway keeps one aggregate per
-//! grant and initializes its members itself, as it does for `/mcp/<server>`; `server/discover` is
+//! grant and initializes its members itself, as it does for `/mcp/<server>` (the same params, and
+//! the members are the clients' sessions: see [`Aggregate::for_stateless`]); `server/discover` is
 //! answered from the aggregate's own facts.
 
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use super::Aggregates;
 use super::members::Aggregate;
 use crate::http::Caller;
 use crate::jsonrpc;
-use crate::protocol::{self, LATEST_SESSION_ERA};
+use crate::protocol;
+use crate::relay::stateless;
 
 /// The grant's stateless aggregate, made on first use (again when the grant's servers changed). Its
 /// members open on first use.
@@ -29,13 +31,10 @@ pub(super) fn aggregate(aggregates: &Aggregates, caller: &Caller) -> Arc<Aggrega
 }
 
 fn fresh(caller: &Caller, servers: Vec<Arc<str>>) -> Arc<Aggregate> {
-    let params = json!({
-        "protocolVersion": LATEST_SESSION_ERA,
-        "capabilities": {},
-        "clientInfo": {"name": "portcullis-gateway", "version": env!("CARGO_PKG_VERSION")},
-    });
+    // The members are initialized as a `/mcp/<server>` stateless session is.
+    let params = stateless::upstream_params();
     let id: Arc<str> = Arc::from(format!("stateless-aggregate/{}", caller.grant_id));
-    Arc::new(Aggregate::new(id, Arc::clone(&caller.grant_id), params, servers))
+    Arc::new(Aggregate::new(id, Arc::clone(&caller.grant_id), params, servers).for_stateless())
 }
 
 /// The answer to `server/discover`.
