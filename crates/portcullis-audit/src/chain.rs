@@ -20,28 +20,33 @@ pub fn record_hash(record: &Value) -> String {
     hex(&Sha256::digest(&body))
 }
 
-pub(crate) fn canonical_body(value: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    write_canonical(value, &mut out);
-    out
-}
-
 /// Turns a record object without `hash` into its line: the canonical bytes with `"hash":"<hex>"` as
 /// the last member, then `\n`. Returns the line and the hash.
+#[cfg(test)]
 pub(crate) fn seal(record_without_hash: &Value) -> (Vec<u8>, String) {
-    let mut line = canonical_body(record_without_hash);
-    let hash = hex(&Sha256::digest(&line));
-    // The body is a non-empty object, so it ends with `}`; reopen it to append `hash` last.
-    if line.last() == Some(&b'}') {
-        line.pop();
-        if line.len() > 1 {
-            line.push(b',');
-        }
-    }
-    line.extend_from_slice(b"\"hash\":\"");
-    line.extend_from_slice(hash.as_bytes());
-    line.extend_from_slice(b"\"}\n");
+    let mut line = Vec::with_capacity(512);
+    let hash = seal_into(&crate::canonical_json(record_without_hash), &mut line);
     (line, hash)
+}
+
+/// Appends the line of a record whose canonical bytes without `hash` are `body` (a non-empty
+/// object) to `out`: `body` with `"hash":"<hex>"` as the last member, then `\n`. Returns the hash.
+pub(crate) fn seal_into(body: &[u8], out: &mut Vec<u8>) -> String {
+    let hash = hex(&Sha256::digest(body));
+    // The body ends with `}`; reopen it to append `hash` last.
+    match body.strip_suffix(b"}") {
+        Some(open) => {
+            out.extend_from_slice(open);
+            if open.len() > 1 {
+                out.push(b',');
+            }
+        }
+        None => out.extend_from_slice(body),
+    }
+    out.extend_from_slice(b"\"hash\":\"");
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    hash
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The batching writer: many tasks append, one task sequences, writes and syncs.
 
 mod batch;
+mod line;
 
 use std::{
     fs::{File, OpenOptions},

@@ -2,10 +2,9 @@
 
 use std::{fs::File, io::Write, sync::Arc, sync::atomic::Ordering};
 
-use serde_json::Value;
-
+use super::line::write_unsealed;
 use super::{AuditWriter, FsyncPolicy, Pending, Reply};
-use crate::{chain::seal, error::AuditError};
+use crate::{chain::seal_into, error::AuditError};
 
 /// Records of a batch that made it into the buffer, with their place in the chain.
 struct Sealed {
@@ -27,11 +26,12 @@ impl AuditWriter {
         let mut sealed = Vec::with_capacity(batch.len());
         let mut seq = self.head.last_seq;
         let mut prev = self.head.last_hash.clone();
+        let mut body = Vec::with_capacity(512);
         for pending in batch.drain(..) {
-            match to_object(&pending, seq + 1, &prev) {
-                Ok(value) => {
-                    let (line, hash) = seal(&value);
-                    buf.extend_from_slice(&line);
+            body.clear();
+            match write_unsealed(&pending.entry, seq + 1, &prev, &mut body) {
+                Ok(()) => {
+                    let hash = seal_into(&body, &mut buf);
                     seq += 1;
                     prev = hash;
                     sealed.push(Sealed {
@@ -40,7 +40,7 @@ impl AuditWriter {
                     });
                 }
                 Err(e) => {
-                    pending.reply.send(Err(e));
+                    pending.reply.send(Err(AuditError::Serialize(e.to_string())));
                 }
             }
         }
@@ -127,17 +127,4 @@ fn write_all_synced(file: &mut File, buf: &[u8], fsync: FsyncPolicy) -> std::io:
         file.sync_data()?;
     }
     Ok(u64::try_from(buf.len()).unwrap_or(u64::MAX))
-}
-
-/// The record as a JSON object with `seq` and `prev`, ready to be sealed.
-fn to_object(pending: &Pending, seq: u64, prev: &str) -> Result<Value, AuditError> {
-    let mut value = serde_json::to_value(&pending.entry).map_err(|e| AuditError::Serialize(e.to_string()))?;
-    match value.as_object_mut() {
-        Some(map) => {
-            map.insert("seq".to_owned(), Value::from(seq));
-            map.insert("prev".to_owned(), Value::from(prev));
-        }
-        None => return Err(AuditError::Serialize("the entry is not a JSON object".to_owned())),
-    }
-    Ok(value)
 }
