@@ -14,7 +14,7 @@ use portcullis_policy::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
-use crate::state::{AdminRole, CounterCeiling, CounterKey, PolicyRef, QuotaAsk, QuotaReturn};
+use crate::state::{AdminRole, CounterCeiling, CounterKey, PolicyRef, QuotaAsk, QuotaReturn, SessionCount};
 
 pub use validate::ValidationError;
 
@@ -242,6 +242,19 @@ pub enum AppRequest {
         /// The session id.
         id: String,
     },
+    /// One node's cumulative per-session counts for one session (see `state/session_counts.rs`):
+    /// each kept as the larger of the stored and the reported value, so re-sends and reordering are
+    /// harmless. Refused for a session with no record.
+    ReportSessionCounts {
+        /// The session id.
+        session: String,
+        /// The node that admitted the calls.
+        node: NodeId,
+        /// When the node reported; counts of windows over by then are dropped.
+        at: Timestamp,
+        /// The node's values, each counter and window at most once.
+        counts: Vec<SessionCount>,
+    },
 }
 
 /// What an [`AppRequest::UpdateGrant`] does to the grant's policy.
@@ -301,6 +314,7 @@ impl AppRequest {
             Self::PutSession { .. } => "put_session",
             Self::SetSessionUpstream { .. } => "set_session_upstream",
             Self::RemoveSession { .. } => "remove_session",
+            Self::ReportSessionCounts { .. } => "report_session_counts",
         }
     }
 }

@@ -37,8 +37,9 @@ pub use network::{ClusterSecret, WeakSecret, remove_member};
 pub use response::{AppResponse, Applied, ApplyError};
 pub use state::{
     AdminRole, AdminTokenRecord, ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord,
-    NodeCharges, NodeRecord, PolicyHistory, PolicyRef, PolicyVersion, QuotaAsk, QuotaGrant, QuotaReturn,
-    QuotaView, ServerRecord, SessionRecord, State, StateSnapshot,
+    NodeCharges, NodeRecord, NodeSessionCount, PolicyHistory, PolicyRef, PolicyVersion, QuotaAsk, QuotaGrant,
+    QuotaReturn, QuotaView, ServerRecord, SessionCount, SessionCountKey, SessionRecord, SessionTally, State,
+    StateSnapshot,
 };
 pub use state_machine::StateMachineStore;
 pub use store::{Member, RaftStatus, Store, StoreConfig};

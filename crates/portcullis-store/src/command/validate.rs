@@ -1,7 +1,7 @@
 //! Checks a command before it is proposed, so that nothing malformed ever enters the log.
 
 use super::{AppRequest, PolicyChange};
-use crate::state::{CounterCeiling, CounterKey, PolicyRef};
+use crate::state::{CounterCeiling, CounterKey, PolicyRef, SessionCount};
 
 /// Names (servers, policies) appear in URL paths and counter scopes: keep them plain.
 const MAX_NAME: usize = 128;
@@ -263,6 +263,11 @@ impl AppRequest {
                 upstream_ids_ok(upstream_session_ids)
             }
             Self::RemoveSession { id } => id_ok("session id", id),
+            Self::ReportSessionCounts { session, counts, .. } => {
+                id_ok("session id", session)?;
+                size_ok("counts", counts.len(), MAX_QUOTA_ITEMS)?;
+                counts.iter().try_for_each(session_count_ok)
+            }
         }
     }
 }
@@ -341,6 +346,19 @@ fn counter_key_ok(key: &CounterKey) -> Result<(), ValidationError> {
         return Err(ValidationError::EmptyWindow);
     }
     Ok(())
+}
+
+fn session_count_ok(count: &SessionCount) -> Result<(), ValidationError> {
+    let key = &count.key;
+    if !key.member.is_empty() {
+        name_ok("member", &key.member)?;
+    }
+    id_ok("counter scope", &key.scope)?;
+    id_ok("counter name", &key.name)?;
+    if key.window_len_ms == 0 {
+        return Err(ValidationError::EmptyWindow);
+    }
+    finite("value", count.value, true)
 }
 
 fn ceiling_ok(ceiling: &CounterCeiling) -> Result<(), ValidationError> {

@@ -60,5 +60,6 @@ pub(super) fn remove(state: &mut State, id: &str) -> Result<Applied, ApplyError>
         return Err(ApplyError::UnknownSession { id: id.to_owned() });
     }
     Arc::make_mut(&mut state.sessions).remove(id);
+    super::session_counts::forget(state, id);
     Ok(Applied::Done)
 }
