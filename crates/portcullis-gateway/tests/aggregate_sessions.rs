@@ -435,13 +435,15 @@ impl SessionCountBook for NodeBook {
             .map(|(((_, c, w), _), v)| (c.clone(), *w, *v))
             .collect()
     }
-    fn report(&self, key: &ShareKey, counts: Vec<SessionCountValue>) {
+    fn report(&self, reports: Vec<(ShareKey, Vec<SessionCountValue>)>) {
         let mut book = self.book.0.lock().unwrap();
-        for (counter, window, value) in counts {
-            let held = book
-                .entry(((key.clone(), counter, window), self.node))
-                .or_default();
-            *held = held.max(value);
+        for (key, counts) in reports {
+            for (counter, window, value) in counts {
+                let held = book
+                    .entry(((key.clone(), counter, window), self.node))
+                    .or_default();
+                *held = held.max(value);
+            }
         }
     }
 }

@@ -30,7 +30,7 @@ mod state;
 mod state_machine;
 mod store;
 
-pub use command::{AppRequest, PolicyChange, PolicyFormat, ValidationError};
+pub use command::{AppRequest, MAX_REPORTED_COUNTS, PolicyChange, PolicyFormat, ValidationError};
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use network::{ClusterSecret, WeakSecret, remove_member};
@@ -38,8 +38,8 @@ pub use response::{AppResponse, Applied, ApplyError};
 pub use state::{
     AdminRole, AdminTokenRecord, ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord,
     NodeCharges, NodeRecord, NodeSessionCount, PolicyHistory, PolicyRef, PolicyVersion, QuotaAsk, QuotaGrant,
-    QuotaReturn, QuotaView, ServerRecord, SessionCount, SessionCountKey, SessionRecord, SessionTally, State,
-    StateSnapshot,
+    QuotaReturn, QuotaView, ServerRecord, SessionCount, SessionCountKey, SessionRecord, SessionReport,
+    SessionTally, State, StateSnapshot,
 };
 pub use state_machine::StateMachineStore;
 pub use store::{Member, RaftStatus, Store, StoreConfig};

@@ -30,7 +30,7 @@ pub use policy::{PolicyHistory, PolicyRef, PolicyVersion};
 pub use quota::{NodeCharges, QuotaAsk, QuotaGrant, QuotaReturn, QuotaView};
 pub use server::ServerRecord;
 pub use session::SessionRecord;
-pub use session_counts::{NodeSessionCount, SessionCount, SessionCountKey, SessionTally};
+pub use session_counts::{NodeSessionCount, SessionCount, SessionCountKey, SessionReport, SessionTally};
 
 use crate::{AppRequest, AppResponse};
 
@@ -239,12 +239,9 @@ impl State {
                 upstream_session_ids,
             } => session::set_upstream(self, &id, upstream_session_ids),
             AppRequest::RemoveSession { id } => session::remove(self, &id),
-            AppRequest::ReportSessionCounts {
-                session,
-                node,
-                at,
-                counts,
-            } => session_counts::report(self, session, node, at, counts),
+            AppRequest::ReportSessionCounts { node, at, sessions } => {
+                Ok(session_counts::report(self, node, at, sessions))
+            }
         };
         match result {
             Ok(applied) => AppResponse::Applied(applied),

@@ -1,5 +1,6 @@
 //! Per-session counts reported by nodes: max per node and key, harmless re-sends and reordering,
-//! ended windows dropped at the stamped time, and the tally removed with the session's record.
+//! ended windows dropped at the stamped time, the tally removed with the session's record, and
+//! reports for sessions without a record skipped.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,7 +10,8 @@
 )]
 
 use portcullis_store::{
-    AppRequest, ApplyError, SessionCount, SessionCountKey, State, Timestamp, ValidationError,
+    AppRequest, MAX_REPORTED_COUNTS, SessionCount, SessionCountKey, SessionReport, State, Timestamp,
+    ValidationError,
 };
 
 const WINDOW: u64 = 60_000;
@@ -26,16 +28,18 @@ fn key(name: &str, window_start_ms: u64) -> SessionCountKey {
 
 fn report(node: u64, at_ms: u64, counts: &[(&str, u64, f64)]) -> AppRequest {
     AppRequest::ReportSessionCounts {
-        session: "s1".to_owned(),
         node,
         at: Timestamp::from_millis(at_ms),
-        counts: counts
-            .iter()
-            .map(|(name, start, value)| SessionCount {
-                key: key(name, *start),
-                value: *value,
-            })
-            .collect(),
+        sessions: vec![SessionReport {
+            session: "s1".to_owned(),
+            counts: counts
+                .iter()
+                .map(|(name, start, value)| SessionCount {
+                    key: key(name, *start),
+                    value: *value,
+                })
+                .collect(),
+        }],
     }
 }
 
@@ -124,11 +128,7 @@ fn the_tally_goes_with_the_session_and_a_late_report_does_not_bring_it_back() {
     apply(&mut state, report(1, 1_000, &[("calls", 0, 2.0)]));
     apply(&mut state, AppRequest::RemoveSession { id: "s1".to_owned() });
     assert!(state.session_counts.is_empty());
-    let late = state.apply(2, report(1, 1_000, &[("calls", 0, 3.0)]));
-    assert!(matches!(
-        late.into_result(),
-        Err(ApplyError::UnknownSession { .. })
-    ));
+    apply(&mut state, report(1, 1_000, &[("calls", 0, 3.0)]));
     assert!(state.session_counts.is_empty());
 }
 
@@ -140,10 +140,19 @@ fn malformed_reports_are_refused_before_proposing() {
         Err(ValidationError::BadNumber { .. })
     ));
     let mut empty_window = report(1, 1_000, &[("calls", 0, 1.0)]);
-    if let AppRequest::ReportSessionCounts { counts, .. } = &mut empty_window {
-        counts[0].key.window_len_ms = 0;
+    if let AppRequest::ReportSessionCounts { sessions, .. } = &mut empty_window {
+        sessions[0].counts[0].key.window_len_ms = 0;
     }
     assert_eq!(empty_window.validate(), Err(ValidationError::EmptyWindow));
+    let mut too_many = report(1, 1_000, &[("calls", 0, 1.0)]);
+    if let AppRequest::ReportSessionCounts { sessions, .. } = &mut too_many {
+        let one = sessions[0].clone();
+        sessions.resize(MAX_REPORTED_COUNTS + 1, one);
+    }
+    assert!(matches!(
+        too_many.validate(),
+        Err(ValidationError::TooLarge { .. })
+    ));
     let round_trip: AppRequest =
         serde_json::from_str(&serde_json::to_string(&report(1, 1_000, &[("calls", 0, 1.0)])).unwrap())
             .unwrap();

@@ -40,8 +40,8 @@ pub trait SessionCountBook: Send + Sync {
     fn others(&self, key: &ShareKey, counter: &CounterId, window: Window) -> f64;
     /// What this node itself reported for a session (it held the session before).
     fn own(&self, key: &ShareKey) -> Vec<SessionCountValue>;
-    /// This node's cumulative committed values for a session.
-    fn report(&self, key: &ShareKey, counts: Vec<SessionCountValue>);
+    /// This node's cumulative committed values, for every session queued since the last report.
+    fn report(&self, reports: Vec<(ShareKey, Vec<SessionCountValue>)>);
 }
 
 /// A session's link to the book: set once on its counters.
@@ -93,13 +93,17 @@ impl SessionCountSharing {
             .push(counters);
     }
 
-    /// Reports every queued session now; returns how many.
+    /// Reports every queued session now, in one batch; returns how many.
     pub fn flush(&self) -> usize {
         let queued = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        for counters in &queued {
-            if let Some((key, counts)) = counters.take_report() {
-                self.book.report(key, counts);
-            }
+        let reports: Vec<_> = queued
+            .iter()
+            .filter_map(|counters| counters.take_report())
+            .filter(|(_, counts)| !counts.is_empty())
+            .map(|(key, counts)| (key.clone(), counts))
+            .collect();
+        if !reports.is_empty() {
+            self.book.report(reports);
         }
         queued.len()
     }
@@ -151,8 +155,9 @@ mod tests {
         fn own(&self, _key: &ShareKey) -> Vec<SessionCountValue> {
             self.own.clone()
         }
-        fn report(&self, _key: &ShareKey, counts: Vec<SessionCountValue>) {
-            self.reports.lock().unwrap().push(counts);
+        fn report(&self, reports: Vec<(ShareKey, Vec<SessionCountValue>)>) {
+            let mut held = self.reports.lock().unwrap();
+            held.extend(reports.into_iter().map(|(_, counts)| counts));
         }
     }
 

@@ -263,10 +263,14 @@ impl AppRequest {
                 upstream_ids_ok(upstream_session_ids)
             }
             Self::RemoveSession { id } => id_ok("session id", id),
-            Self::ReportSessionCounts { session, counts, .. } => {
-                id_ok("session id", session)?;
-                size_ok("counts", counts.len(), MAX_QUOTA_ITEMS)?;
-                counts.iter().try_for_each(session_count_ok)
+            Self::ReportSessionCounts { sessions, .. } => {
+                let values = sessions.iter().map(|s| s.counts.len()).sum();
+                size_ok("session counts", values, super::MAX_REPORTED_COUNTS)?;
+                for report in sessions {
+                    id_ok("session id", &report.session)?;
+                    report.counts.iter().try_for_each(session_count_ok)?;
+                }
+                Ok(())
             }
         }
     }

@@ -13,7 +13,7 @@ use portcullis_policy::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::State;
-use crate::{Applied, ApplyError, NodeId};
+use crate::{Applied, NodeId};
 
 /// One per-session counter in one window. `member` names the server inside an aggregate (`/mcp`)
 /// session, whose members count apart; it is empty for a session of one server.
@@ -87,21 +87,37 @@ impl SessionTally {
     }
 }
 
+/// One session's values in a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionReport {
+    /// The session id.
+    pub session: String,
+    /// The node's values for it (an aggregate's members may come as separate reports).
+    pub counts: Vec<SessionCount>,
+}
+
+/// Merges `node`'s report. A session without a record is skipped: a report that lands after the
+/// session's removal must not bring its tally back.
 pub(super) fn report(
     state: &mut State,
-    session: String,
     node: NodeId,
     at: Timestamp,
-    counts: Vec<SessionCount>,
-) -> Result<Applied, ApplyError> {
-    // A report that lands after the session's removal must not bring its tally back.
-    if !state.sessions.contains_key(&session) {
-        return Err(ApplyError::UnknownSession { id: session });
+    sessions: Vec<SessionReport>,
+) -> Applied {
+    for report in sessions {
+        if state.sessions.contains_key(&report.session) {
+            merge(state, node, at, report);
+        }
     }
+    Applied::Done
+}
+
+fn merge(state: &mut State, node: NodeId, at: Timestamp, report: SessionReport) {
     let all = Arc::make_mut(&mut state.session_counts);
-    let tally = all.entry(session.clone()).or_default();
+    let tally = all.entry(report.session.clone()).or_default();
     tally.counts.retain(|c| c.key.window_end_ms() > at.0);
-    for count in counts {
+    for count in report.counts {
         if count.key.window_end_ms() <= at.0 {
             continue;
         }
@@ -125,9 +141,8 @@ pub(super) fn report(
         }
     }
     if tally.counts.is_empty() {
-        all.remove(&session);
+        all.remove(&report.session);
     }
-    Ok(Applied::Done)
 }
 
 /// Drops a session's tally (its record is being removed).

@@ -3,10 +3,16 @@
 //! `portcullis_gateway::cluster::SessionCountSharing` for the debounce), so no agent call waits on
 //! consensus.
 
+use std::time::Duration;
+
 use portcullis_gateway::clock::Clock as _;
 use portcullis_gateway::cluster::{SessionCountBook, SessionCountValue, ShareKey};
 use portcullis_policy::{CounterId, Window};
-use portcullis_store::{AppRequest, NodeSessionCount, SessionCount, SessionCountKey, Store};
+use portcullis_store::{
+    AppRequest, MAX_REPORTED_COUNTS, NodeSessionCount, SessionCount, SessionCountKey, SessionReport, Store,
+    StoreError,
+};
+use tokio::time::Instant;
 
 use crate::clock::SystemClock;
 
@@ -62,43 +68,83 @@ impl SessionCountBook for StoreSessionCounts {
             .collect()
     }
 
-    fn report(&self, key: &ShareKey, counts: Vec<SessionCountValue>) {
-        if counts.is_empty() {
-            return;
+    fn report(&self, reports: Vec<(ShareKey, Vec<SessionCountValue>)>) {
+        let node = self.0.node_id();
+        let at = SystemClock.now();
+        for sessions in batches(reports) {
+            let total: f64 = sessions
+                .iter()
+                .flat_map(|s| s.counts.iter().map(|c| c.value))
+                .sum();
+            let command = AppRequest::ReportSessionCounts { node, at, sessions };
+            tokio::spawn(propose(self.0.clone(), command, total));
         }
-        let total: f64 = counts.iter().map(|(_, _, value)| value).sum();
-        let command = AppRequest::ReportSessionCounts {
-            session: key.session.to_string(),
-            node: self.0.node_id(),
-            at: SystemClock.now(),
-            counts: counts
-                .into_iter()
-                .map(|(counter, window, value)| SessionCount {
-                    key: SessionCountKey {
-                        member: key.member.to_string(),
-                        scope: counter.scope.to_string(),
-                        name: counter.name.to_string(),
-                        window_start_ms: window.start_ms,
-                        window_len_ms: window.len_ms,
-                    },
-                    value,
-                })
-                .collect(),
-        };
-        let store = self.0.clone();
-        let session = key.session.clone();
-        tokio::spawn(async move {
-            match store
-                .propose(command)
-                .await
-                .map(portcullis_store::AppResponse::into_result)
-            {
-                Ok(Ok(_)) => tracing::debug!(%session, total, "session counts committed"),
-                // The record is gone (the session ended) or not committed yet: the next report repairs
-                // the latter.
-                Ok(Err(error)) => tracing::debug!(%session, %error, "the store refused session counts"),
-                Err(error) => tracing::debug!(%session, %error, "session counts were not committed"),
-            }
-        });
     }
+}
+
+/// How long a report keeps being retried while no leader can take it. A later report carries the
+/// same values (they are cumulative), but a session that moved away sends none.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+async fn propose(store: Store, command: AppRequest, total: f64) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match store.propose(command.clone()).await {
+            Ok(response) => {
+                match response.into_result() {
+                    Ok(_) => tracing::debug!(total, "session counts committed"),
+                    Err(error) => tracing::warn!(%error, "the store refused session counts"),
+                }
+                return;
+            }
+            Err(
+                StoreError::NotLeader { .. }
+                | StoreError::NoQuorum { .. }
+                | StoreError::LeaderChanged { .. }
+                | StoreError::LeaderUnreachable { .. },
+            ) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, total, "session counts were not committed");
+                return;
+            }
+        }
+    }
+}
+
+/// The store's form of `reports`, split so that no command carries more than the store takes.
+fn batches(reports: Vec<(ShareKey, Vec<SessionCountValue>)>) -> Vec<Vec<SessionReport>> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<SessionReport> = Vec::new();
+    let mut values = 0;
+    for (key, counts) in reports {
+        for chunk in counts.chunks(MAX_REPORTED_COUNTS) {
+            if values + chunk.len() > MAX_REPORTED_COUNTS {
+                batches.push(std::mem::take(&mut batch));
+                values = 0;
+            }
+            values += chunk.len();
+            batch.push(SessionReport {
+                session: key.session.to_string(),
+                counts: chunk
+                    .iter()
+                    .map(|(counter, window, value)| SessionCount {
+                        key: SessionCountKey {
+                            member: key.member.to_string(),
+                            scope: counter.scope.to_string(),
+                            name: counter.name.to_string(),
+                            window_start_ms: window.start_ms,
+                            window_len_ms: window.len_ms,
+                        },
+                        value: *value,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
 }
