@@ -22,7 +22,9 @@ struct Tally {
 #[derive(Default)]
 pub struct MemoryCounters {
     values: Mutex<HashMap<CounterKey, Tally>>,
-    share: OnceLock<Share>,
+    /// Boxed: most sessions (standalone nodes, stateless clients) never share, and every idle
+    /// session keeps its counters.
+    share: OnceLock<Box<Share>>,
 }
 
 impl std::fmt::Debug for MemoryCounters {
@@ -57,7 +59,7 @@ impl MemoryCounters {
 
     /// Links these counters to the cluster; `false` when they already were.
     pub(crate) fn share(&self, share: Share) -> bool {
-        self.share.set(share).is_ok()
+        self.share.set(Box::new(share)).is_ok()
     }
 
     /// Starts from values this node reported earlier (it held the session before), so its reports
@@ -105,10 +107,15 @@ impl CounterStore for MemoryCounters {
     }
 
     fn reserve(&self, increments: &[Increment]) -> Result<(), Exhausted> {
-        // Read before locking: the applied state is a snapshot, and nothing here waits on it.
-        let elsewhere: Vec<f64> = increments.iter().map(|inc| self.elsewhere(&inc.key)).collect();
+        // Read before locking: the applied state is a snapshot, and nothing here waits on it. Counters
+        // that are not shared skip it (and its allocation).
+        let elsewhere: Option<Vec<f64>> = self
+            .share
+            .get()
+            .map(|_| increments.iter().map(|inc| self.elsewhere(&inc.key)).collect());
         let mut values = self.lock();
-        for (inc, elsewhere) in increments.iter().zip(&elsewhere) {
+        for (i, inc) in increments.iter().enumerate() {
+            let elsewhere = elsewhere.as_ref().and_then(|e| e.get(i)).copied().unwrap_or(0.0);
             let now = values.get(&inc.key).map_or(0.0, |t| t.total) + elsewhere;
             if let Some(ceiling) = inc.ceiling
                 && !ceiling.admits(now + inc.amount)
