@@ -234,6 +234,26 @@ mod tests {
     }
 
     #[test]
+    fn a_report_carries_only_each_counters_latest_window() {
+        let (book, sharing, counters) = shared(Fake::default());
+        let mut earlier = one(9.0);
+        earlier[0].key.window.start_ms = 0;
+        let mut later = one(9.0);
+        later[0].key.window.start_ms = 60_000;
+        for increments in [earlier, later.clone(), later] {
+            reserve(Arc::clone(&counters), nothing_shared(), increments)
+                .unwrap()
+                .commit();
+        }
+        sharing.flush();
+        let next = Window {
+            start_ms: 60_000,
+            len_ms: 60_000,
+        };
+        assert_eq!(*book.reports.lock().unwrap(), [vec![(counter(), next, 2.0)]]);
+    }
+
+    #[test]
     fn a_session_back_on_a_node_reports_on_from_what_it_reported_before() {
         let (book, sharing, counters) = shared(Fake {
             own: vec![(counter(), WINDOW, 2.0)],

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use portcullis_policy::{CounterId, Window};
+
 use super::{CounterKey, CounterStore, Exhausted, Increment, Partition};
 use crate::cluster::{SessionCountValue, Share, ShareKey};
 
@@ -86,15 +88,28 @@ impl MemoryCounters {
     }
 
     /// The committed values to report, and where to; clears the queued mark first, so a commit that
-    /// comes meanwhile queues them again.
+    /// comes meanwhile queues them again. Only each counter's latest window goes: windows are
+    /// calendar-aligned, so an earlier one of the same length is over, and a long session's report
+    /// stays small without reading a clock here.
     pub(crate) fn take_report(&self) -> Option<(&ShareKey, Vec<SessionCountValue>)> {
         let share = self.share.get()?;
         share.queued.store(false, Ordering::Release);
-        let counts = self
-            .lock()
-            .iter()
-            .filter(|(key, tally)| key.partition == Partition::Session && tally.committed > 0.0)
-            .map(|(key, tally)| (key.counter.clone(), key.window, tally.committed))
+        let mut latest: HashMap<(&CounterId, u64), (Window, f64)> = HashMap::new();
+        let values = self.lock();
+        for (key, tally) in values.iter() {
+            if key.partition != Partition::Session || tally.committed <= 0.0 {
+                continue;
+            }
+            let slot = latest
+                .entry((&key.counter, key.window.len_ms))
+                .or_insert((key.window, tally.committed));
+            if key.window.start_ms > slot.0.start_ms {
+                *slot = (key.window, tally.committed);
+            }
+        }
+        let counts = latest
+            .into_iter()
+            .map(|((counter, _), (window, value))| (counter.clone(), window, value))
             .collect();
         Some((&share.key, counts))
     }
