@@ -9,6 +9,7 @@ mod direct;
 mod envelope;
 mod handle;
 mod id;
+pub(crate) use id::looks_minted;
 mod registry;
 pub mod replay;
 mod revoked;

@@ -1,7 +1,7 @@
 //! `/mcp` aggregate sessions beyond one connection and one node: recorded in the session directory
 //! so another node continues them under the same `Mcp-Session-Id` (and a DELETE anywhere ends them
 //! everywhere), resumable with `Last-Event-ID` like `/mcp/<server>` sessions, and per-session limits
-//! counted per member server.
+//! counted per member server, also when the aggregate moves to another node.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,7 +22,11 @@ use http_body_util::Full;
 use hyper::{Method, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use portcullis_gateway::cluster::{ClusterHooks, SessionDirectory, SessionEntry};
+use portcullis_gateway::cluster::{
+    ClusterHooks, SessionCountBook, SessionCountSharing, SessionCountValue, SessionDirectory, SessionEntry,
+    ShareKey,
+};
+use portcullis_policy::{CounterId, Window};
 use serde_json::{Value, json};
 use support::{EventStream, TestNode, text};
 
@@ -72,13 +76,17 @@ impl SessionDirectory for Directory {
 }
 
 async fn start(directory: Option<&Arc<Directory>>) -> TestNode {
+    let mut cluster = ClusterHooks::default();
+    cluster.sessions = directory.map(|d| Arc::clone(d) as Arc<dyn SessionDirectory>);
+    start_with(cluster).await
+}
+
+async fn start_with(cluster: ClusterHooks) -> TestNode {
     let upstream = support::fake_http::FakeHttp::start().await;
     let dir = support::unique_dir();
     std::fs::write(dir.join("policy.json"), POLICY).unwrap();
     let config = support::config(&upstream.url(), &extra());
     let loaded = portcullis_gateway::config::load_str(&config, &dir).unwrap();
-    let mut cluster = ClusterHooks::default();
-    cluster.sessions = directory.map(|d| Arc::clone(d) as Arc<dyn SessionDirectory>);
     TestNode::start_in_cluster(loaded, dir, Some(upstream), cluster).await
 }
 
@@ -394,4 +402,99 @@ async fn a_per_session_limit_counts_one_servers_calls_in_the_aggregate() {
         ]
     );
     node.stop().await;
+}
+
+type BookKey = (ShareKey, CounterId, Window);
+
+/// Per-session counts every node of a test shares, as the replicated store keeps them: the largest
+/// value each node reported, per key.
+#[derive(Default)]
+struct Book(Mutex<HashMap<(BookKey, u64), f64>>);
+
+/// One node's view of the [`Book`].
+struct NodeBook {
+    node: u64,
+    book: Arc<Book>,
+}
+
+impl SessionCountBook for NodeBook {
+    fn others(&self, key: &ShareKey, counter: &CounterId, window: Window) -> f64 {
+        let wanted = (key.clone(), counter.clone(), window);
+        let counts = self.book.0.lock().unwrap();
+        counts
+            .iter()
+            .filter(|((k, node), _)| *k == wanted && *node != self.node)
+            .map(|(_, v)| v)
+            .sum()
+    }
+    fn own(&self, key: &ShareKey) -> Vec<SessionCountValue> {
+        let counts = self.book.0.lock().unwrap();
+        counts
+            .iter()
+            .filter(|(((k, _, _), node), _)| k == key && *node == self.node)
+            .map(|(((_, c, w), _), v)| (c.clone(), *w, *v))
+            .collect()
+    }
+    fn report(&self, reports: Vec<(ShareKey, Vec<SessionCountValue>)>) {
+        let mut book = self.book.0.lock().unwrap();
+        for (key, counts) in reports {
+            for (counter, window, value) in counts {
+                let held = book
+                    .entry(((key.clone(), counter, window), self.node))
+                    .or_default();
+                *held = held.max(value);
+            }
+        }
+    }
+}
+
+async fn start_sharing(
+    node: u64,
+    directory: &Arc<Directory>,
+    book: &Arc<Book>,
+) -> (TestNode, Arc<SessionCountSharing>) {
+    let sharing = SessionCountSharing::new(Arc::new(NodeBook {
+        node,
+        book: Arc::clone(book),
+    }));
+    let mut cluster = ClusterHooks::default();
+    cluster.sessions = Some(Arc::clone(directory) as Arc<dyn SessionDirectory>);
+    cluster.session_counts = Some(Arc::clone(&sharing));
+    (start_with(cluster).await, sharing)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_session_limit_counts_on_when_the_aggregate_moves_to_another_node() {
+    let directory = Arc::new(Directory::default());
+    let book = Arc::new(Book::default());
+    let (a, a_counts) = start_sharing(1, &directory, &book).await;
+    let (b, b_counts) = start_sharing(2, &directory, &book).await;
+    let allowed = |v: &Value| v["result"]["isError"].is_null() && v.get("error").is_none();
+    let session = initialize(&a).await;
+    let ok = call(&a, &session, "files__write_file", json!({})).await;
+    assert!(allowed(&ok), "{ok}");
+    // Nothing is reported until the node's report task runs (here: by hand).
+    assert!(book.0.lock().unwrap().is_empty());
+    assert_eq!(a_counts.flush(), 1);
+
+    // b continues the aggregate: one more `files` write fits the limit of 2, the next does not.
+    let ok = call(&b, &session, "files__write_file", json!({})).await;
+    assert!(allowed(&ok), "{ok}");
+    let limited = call(&b, &session, "files__write_file", json!({})).await;
+    assert_eq!(limited["result"]["isError"], true, "{limited}");
+    assert!(text(&limited).starts_with("[POLICY DENIED]"), "{limited}");
+    // The other member counts apart, on b too.
+    let ok = call(&b, &session, "remote__write_file", json!({})).await;
+    assert!(allowed(&ok), "{ok}");
+
+    // Back on a, b's report counts: a holds 1 `files` write, b admitted 1 more.
+    assert_eq!(b_counts.flush(), 2, "one report per member that committed");
+    let limited = call(&a, &session, "files__write_file", json!({})).await;
+    assert_eq!(limited["result"]["isError"], true, "{limited}");
+    let ok = call(&a, &session, "remote__write_file", json!({})).await;
+    assert!(allowed(&ok), "{ok}");
+    let limited = call(&a, &session, "remote__write_file", json!({})).await;
+    assert_eq!(limited["result"]["isError"], true, "{limited}");
+    a.stop().await;
+    b.stop().await;
 }

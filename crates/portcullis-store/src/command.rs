@@ -14,9 +14,13 @@ use portcullis_policy::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
-use crate::state::{AdminRole, CounterCeiling, CounterKey, PolicyRef, QuotaAsk, QuotaReturn};
+use crate::state::{AdminRole, CounterCeiling, CounterKey, PolicyRef, QuotaAsk, QuotaReturn, SessionReport};
 
 pub use validate::ValidationError;
+
+/// The most per-session counter values one [`AppRequest::ReportSessionCounts`] carries (a node splits
+/// a larger report).
+pub const MAX_REPORTED_COUNTS: usize = 4096;
 
 /// One change to the replicated state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -273,6 +277,17 @@ pub enum AppRequest {
         /// The node that closed it.
         node: NodeId,
     },
+    /// One node's cumulative per-session counts, for every session whose counters changed since its
+    /// last report (see `state/session_counts.rs`): each kept as the larger of the stored and the
+    /// reported value, so re-sends and reordering are harmless. Sessions without a record are skipped.
+    ReportSessionCounts {
+        /// The node that admitted the calls.
+        node: NodeId,
+        /// When the node reported; counts of windows over by then are dropped.
+        at: Timestamp,
+        /// Per session, the node's values; at most [`MAX_REPORTED_COUNTS`] values in all.
+        sessions: Vec<SessionReport>,
+    },
 }
 
 /// What an [`AppRequest::UpdateGrant`] does to the grant's policy.
@@ -335,6 +350,7 @@ impl AppRequest {
             Self::TouchSessions { .. } => "touch_sessions",
             Self::ExpireSessions { .. } => "expire_sessions",
             Self::ReleaseSession { .. } => "release_session",
+            Self::ReportSessionCounts { .. } => "report_session_counts",
         }
     }
 }

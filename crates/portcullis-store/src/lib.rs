@@ -30,15 +30,16 @@ mod state;
 mod state_machine;
 mod store;
 
-pub use command::{AppRequest, PolicyChange, PolicyFormat, ValidationError};
+pub use command::{AppRequest, MAX_REPORTED_COUNTS, PolicyChange, PolicyFormat, ValidationError};
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use network::{ClusterSecret, WeakSecret, remove_member};
 pub use response::{AppResponse, Applied, ApplyError};
 pub use state::{
     AdminRole, AdminTokenRecord, ApprovalRecord, ApprovalState, CounterCeiling, CounterKey, GrantRecord,
-    NodeCharges, NodeRecord, PolicyHistory, PolicyRef, PolicyVersion, QuotaAsk, QuotaGrant, QuotaReturn,
-    QuotaView, ServerRecord, SessionRecord, State, StateSnapshot,
+    NodeCharges, NodeRecord, NodeSessionCount, PolicyHistory, PolicyRef, PolicyVersion, QuotaAsk, QuotaGrant,
+    QuotaReturn, QuotaView, ServerRecord, SessionCount, SessionCountKey, SessionRecord, SessionReport,
+    SessionTally, State, StateSnapshot,
 };
 pub use state_machine::StateMachineStore;
 pub use store::{Member, RaftStatus, Store, StoreConfig};

@@ -15,6 +15,7 @@ mod policy;
 mod quota;
 mod server;
 mod session;
+mod session_counts;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use policy::{PolicyHistory, PolicyRef, PolicyVersion};
 pub use quota::{NodeCharges, QuotaAsk, QuotaGrant, QuotaReturn, QuotaView};
 pub use server::ServerRecord;
 pub use session::SessionRecord;
+pub use session_counts::{NodeSessionCount, SessionCount, SessionCountKey, SessionReport, SessionTally};
 
 use crate::{AppRequest, AppResponse};
 
@@ -56,6 +58,10 @@ pub struct State {
     pub approvals: Arc<BTreeMap<String, ApprovalRecord>>,
     /// Agent sessions by id.
     pub sessions: Arc<BTreeMap<String, SessionRecord>>,
+    /// Per-session counters by session id: what each node admitted (kept apart from the records,
+    /// removed with them).
+    #[serde(default)]
+    pub session_counts: Arc<BTreeMap<String, SessionTally>>,
     /// Admin API tokens by name.
     #[serde(default)]
     pub admin_tokens: Arc<BTreeMap<String, AdminTokenRecord>>,
@@ -243,6 +249,9 @@ impl State {
                 scan,
             } => Ok(session::expire(self, at, idle_ms, after.as_deref(), scan)),
             AppRequest::ReleaseSession { id, node } => Ok(session::release(self, &id, node)),
+            AppRequest::ReportSessionCounts { node, at, sessions } => {
+                Ok(session_counts::report(self, node, at, sessions))
+            }
         };
         match result {
             Ok(applied) => AppResponse::Applied(applied),

@@ -11,6 +11,7 @@ mod desired;
 mod open;
 mod propose;
 mod ready;
+mod session_counts;
 mod session_expiry;
 mod sessions;
 mod upstream;
@@ -86,6 +87,13 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     let mut hooks = ClusterHooks::default();
     hooks.readiness = Some(Arc::new(ready::StoreReadiness(store.clone())));
     hooks.sessions = Some(Arc::new(sessions::StoreSessions(store.clone())));
+    // Per-session counters follow their session to another node, reported off the call path.
+    let count_sharing = portcullis_gateway::cluster::SessionCountSharing::new(Arc::new(
+        session_counts::StoreSessionCounts(store.clone()),
+    ));
+    hooks.session_counts = Some(Arc::clone(&count_sharing));
+    let count_reports =
+        tokio::spawn(Arc::clone(&count_sharing).run(portcullis_gateway::cluster::REPORT_EVERY));
     let result = node::run_clustered(
         loaded,
         hooks,
@@ -123,6 +131,7 @@ pub async fn run(args: &ServeArgs, mut loaded: LoadedConfig) -> anyhow::Result<(
     let _ = admin_stop.send(());
     refill.abort();
     expiry.abort();
+    count_reports.abort();
     if let Some(raft) = opened.raft {
         raft.stop().await;
     }

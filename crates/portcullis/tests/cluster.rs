@@ -147,6 +147,7 @@ fn a_single_node_data_dir_keeps_policy_versions_across_restarts_and_the_store_wi
         advertise: None,
         membership: Vec::new(),
         secret: SECRET.to_owned(),
+        log: "info".to_owned(),
     };
     spec.write_policy(V1);
     eprintln!("phase 1: a one-voter node seeds its store from the file");

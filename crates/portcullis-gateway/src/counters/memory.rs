@@ -1,15 +1,41 @@
 //! Counters in one process's memory: a mutex over a map. Reservations take nanoseconds.
+//!
+//! A session's counters in a cluster also carry a [`Share`]: the other nodes' contributions (read from
+//! the applied state) count toward every check, and committed changes are queued for a report.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use super::{CounterKey, CounterStore, Exhausted, Increment};
+use portcullis_policy::{CounterId, Window};
+
+use super::{CounterKey, CounterStore, Exhausted, Increment, Partition};
+use crate::cluster::{SessionCountValue, Share, ShareKey};
+
+/// One counter: everything reserved (committed or in flight), and what of it is committed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    total: f64,
+    committed: f64,
+}
 
 /// An in-memory [`CounterStore`], used for per-session counters and, on a single node, for the shared
 /// ones.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryCounters {
-    values: Mutex<HashMap<CounterKey, f64>>,
+    values: Mutex<HashMap<CounterKey, Tally>>,
+    /// Boxed: most sessions (standalone nodes, stateless clients) never share, and every idle
+    /// session keeps its counters.
+    share: OnceLock<Box<Share>>,
+}
+
+impl std::fmt::Debug for MemoryCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCounters")
+            .field("values", &self.lock().len())
+            .field("shared", &self.share.get().map(|s| &s.key))
+            .finish()
+    }
 }
 
 impl MemoryCounters {
@@ -18,21 +44,94 @@ impl MemoryCounters {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<CounterKey, f64>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<CounterKey, Tally>> {
         // A poisoned map still holds valid numbers: every update is a single float write.
         self.values.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What other nodes admitted for `key` in this session (zero when not shared).
+    fn elsewhere(&self, key: &CounterKey) -> f64 {
+        match (self.share.get(), &key.partition) {
+            (Some(share), Partition::Session) => {
+                share.sharing.book().others(&share.key, &key.counter, key.window)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Links these counters to the cluster; `false` when they already were.
+    pub(crate) fn share(&self, share: Share) -> bool {
+        self.share.set(Box::new(share)).is_ok()
+    }
+
+    /// Starts from values this node reported earlier (it held the session before), so its reports
+    /// stay cumulative.
+    pub(crate) fn seed(&self, counts: &[SessionCountValue]) {
+        let mut values = self.lock();
+        for (counter, window, value) in counts {
+            let key = CounterKey {
+                partition: Partition::Session,
+                counter: counter.clone(),
+                window: *window,
+            };
+            let tally = values.entry(key).or_default();
+            tally.total += value;
+            tally.committed += value;
+        }
+    }
+
+    /// Queues these counters for the next report, when shared.
+    pub fn committed_here(self: &Arc<Self>) {
+        if let Some(share) = self.share.get() {
+            share.changed(self);
+        }
+    }
+
+    /// The committed values to report, and where to; clears the queued mark first, so a commit that
+    /// comes meanwhile queues them again. Only each counter's latest window goes: windows are
+    /// calendar-aligned, so an earlier one of the same length is over, and a long session's report
+    /// stays small without reading a clock here.
+    pub(crate) fn take_report(&self) -> Option<(&ShareKey, Vec<SessionCountValue>)> {
+        let share = self.share.get()?;
+        share.queued.store(false, Ordering::Release);
+        let mut latest: HashMap<(&CounterId, u64), (Window, f64)> = HashMap::new();
+        let values = self.lock();
+        for (key, tally) in values.iter() {
+            if key.partition != Partition::Session || tally.committed <= 0.0 {
+                continue;
+            }
+            let slot = latest
+                .entry((&key.counter, key.window.len_ms))
+                .or_insert((key.window, tally.committed));
+            if key.window.start_ms > slot.0.start_ms {
+                *slot = (key.window, tally.committed);
+            }
+        }
+        let counts = latest
+            .into_iter()
+            .map(|((counter, _), (window, value))| (counter.clone(), window, value))
+            .collect();
+        Some((&share.key, counts))
     }
 }
 
 impl CounterStore for MemoryCounters {
     fn current(&self, key: &CounterKey) -> f64 {
-        self.lock().get(key).copied().unwrap_or(0.0)
+        let here = self.lock().get(key).map_or(0.0, |t| t.total);
+        here + self.elsewhere(key)
     }
 
     fn reserve(&self, increments: &[Increment]) -> Result<(), Exhausted> {
+        // Read before locking: the applied state is a snapshot, and nothing here waits on it. Counters
+        // that are not shared skip it (and its allocation).
+        let elsewhere: Option<Vec<f64>> = self
+            .share
+            .get()
+            .map(|_| increments.iter().map(|inc| self.elsewhere(&inc.key)).collect());
         let mut values = self.lock();
-        for inc in increments {
-            let now = values.get(&inc.key).copied().unwrap_or(0.0);
+        for (i, inc) in increments.iter().enumerate() {
+            let elsewhere = elsewhere.as_ref().and_then(|e| e.get(i)).copied().unwrap_or(0.0);
+            let now = values.get(&inc.key).map_or(0.0, |t| t.total) + elsewhere;
             if let Some(ceiling) = inc.ceiling
                 && !ceiling.admits(now + inc.amount)
             {
@@ -46,20 +145,26 @@ impl CounterStore for MemoryCounters {
             }
         }
         for inc in increments {
-            *values.entry(inc.key.clone()).or_insert(0.0) += inc.amount;
+            values.entry(inc.key.clone()).or_default().total += inc.amount;
         }
         Ok(())
     }
 
-    fn commit(&self, _increments: &[Increment]) {
-        // Reserved amounts already count; nothing changes when they become final.
+    fn commit(&self, increments: &[Increment]) {
+        // Reserved amounts already count; only the committed part (what gets reported) moves.
+        let mut values = self.lock();
+        for inc in increments {
+            if let Some(tally) = values.get_mut(&inc.key) {
+                tally.committed += inc.amount;
+            }
+        }
     }
 
     fn rollback(&self, increments: &[Increment]) {
         let mut values = self.lock();
         for inc in increments {
-            if let Some(value) = values.get_mut(&inc.key) {
-                *value = (*value - inc.amount).max(0.0);
+            if let Some(tally) = values.get_mut(&inc.key) {
+                tally.total = (tally.total - inc.amount).max(tally.committed);
             }
         }
     }

@@ -48,6 +48,9 @@ impl Reserved {
         self.session.commit(&self.session_items);
         self.shared.commit(&self.shared_items);
         self.settled = true;
+        if !self.session_items.is_empty() {
+            self.session.committed_here();
+        }
     }
 
     /// Gives the reservation back.

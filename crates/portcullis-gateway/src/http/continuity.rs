@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Caller, Reject, auth};
-use crate::cluster::SessionEntry;
+use crate::cluster::{SessionEntry, ShareKey};
 use crate::node::Node;
 use crate::relay::handshake;
 use crate::session::SessionHandle;
@@ -59,6 +59,7 @@ pub(super) async fn owned_or_resumed(
         .adopt(id, server, Arc::clone(&caller.grant_id))
         .await
         .map_err(|e| failed(e.to_string()))?;
+    share_counts(node, &session, &session.info().id, "");
     match handshake::initialize(node, &session, record.initialize.clone()).await {
         Ok(result) => {
             if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
@@ -87,6 +88,7 @@ pub(super) fn record(node: &Node, session: &SessionHandle, params: Option<Value>
     if node.sessions.get(&info.id).is_none() {
         return;
     }
+    share_counts(node, session, &info.id, "");
     let entry = SessionEntry {
         id: info.id.to_string(),
         grant: info.grant.to_string(),
@@ -96,6 +98,23 @@ pub(super) fn record(node: &Node, session: &SessionHandle, params: Option<Value>
     };
     directory.record(entry.clone());
     node.cluster.live.insert(entry);
+}
+
+/// Links a recorded session's per-session counters to the cluster's, so they follow it to another
+/// node; `member` names the server inside an aggregate session (empty otherwise). Session-era
+/// sessions only: a stateless client's calls have no session to follow.
+pub(crate) fn share_counts(node: &Node, session: &SessionHandle, session_id: &Arc<str>, member: &str) {
+    // A stateless client's calls (internal keys) have no record to follow.
+    if !crate::session::looks_minted(session_id) {
+        return;
+    }
+    if let Some(sharing) = &node.cluster.session_counts {
+        let key = ShareKey {
+            session: Arc::clone(session_id),
+            member: Arc::from(member),
+        };
+        sharing.attach(&session.info().counters, key);
+    }
 }
 
 /// The client ended session `id`: the cluster forgets it too.

@@ -1,7 +1,7 @@
 //! Checks a command before it is proposed, so that nothing malformed ever enters the log.
 
 use super::{AppRequest, PolicyChange};
-use crate::state::{CounterCeiling, CounterKey, PolicyRef};
+use crate::state::{CounterCeiling, CounterKey, PolicyRef, SessionCount};
 
 /// Names (servers, policies) appear in URL paths and counter scopes: keep them plain.
 const MAX_NAME: usize = 128;
@@ -284,6 +284,15 @@ impl AppRequest {
                 size_ok("scan", *scan as usize, MAX_SESSION_BATCH)?;
                 after.as_deref().map_or(Ok(()), |id| id_ok("after", id))
             }
+            Self::ReportSessionCounts { sessions, .. } => {
+                let values = sessions.iter().map(|s| s.counts.len()).sum();
+                size_ok("session counts", values, super::MAX_REPORTED_COUNTS)?;
+                for report in sessions {
+                    id_ok("session id", &report.session)?;
+                    report.counts.iter().try_for_each(session_count_ok)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -362,6 +371,19 @@ fn counter_key_ok(key: &CounterKey) -> Result<(), ValidationError> {
         return Err(ValidationError::EmptyWindow);
     }
     Ok(())
+}
+
+fn session_count_ok(count: &SessionCount) -> Result<(), ValidationError> {
+    let key = &count.key;
+    if !key.member.is_empty() {
+        name_ok("member", &key.member)?;
+    }
+    id_ok("counter scope", &key.scope)?;
+    id_ok("counter name", &key.name)?;
+    if key.window_len_ms == 0 {
+        return Err(ValidationError::EmptyWindow);
+    }
+    finite("value", count.value, true)
 }
 
 fn ceiling_ok(ceiling: &CounterCeiling) -> Result<(), ValidationError> {

@@ -85,6 +85,7 @@ pub(super) fn remove(state: &mut State, id: &str) -> Result<Applied, ApplyError>
         return Err(ApplyError::UnknownSession { id: id.to_owned() });
     }
     Arc::make_mut(&mut state.sessions).remove(id);
+    super::session_counts::forget(state, id);
     Ok(Applied::Done)
 }
 
@@ -137,6 +138,10 @@ pub(super) fn expire(
         for id in &due {
             sessions.remove(id);
         }
+        // A session's counts go with its record, whichever way it goes.
+        for id in &due {
+            super::session_counts::forget(state, id);
+        }
     }
     Applied::SessionsExpired {
         removed: due.len() as u64,
@@ -152,6 +157,7 @@ pub(super) fn release(state: &mut State, id: &str, node: NodeId) -> Applied {
         .is_some_and(|record| record.last_toucher() == node);
     if mine {
         Arc::make_mut(&mut state.sessions).remove(id);
+        super::session_counts::forget(state, id);
     }
     Applied::Swept {
         count: u64::from(mine),

@@ -69,6 +69,8 @@ pub struct NodeSpec {
     /// `--init` or `--join SEED`.
     pub membership: Vec<String>,
     pub secret: String,
+    /// The `--log` filter (`info`, or finer for one module a test watches).
+    pub log: String,
 }
 
 impl NodeSpec {
@@ -89,6 +91,7 @@ impl NodeSpec {
             advertise: None,
             membership,
             secret: SECRET.to_owned(),
+            log: "info".to_owned(),
         };
         spec.write_policy(policy);
         spec
@@ -118,7 +121,7 @@ impl NodeSpec {
             .args(["--data-dir", self.dir.join("data").to_str().unwrap()])
             .args(["--node-id", &self.id.to_string()])
             .args(&self.membership)
-            .args(["--log", "info", "--log-format", "json"]);
+            .args(["--log", &self.log, "--log-format", "json"]);
         if let Some(advertise) = &self.advertise {
             command.args(["--raft-advertise", advertise]);
         }

@@ -125,6 +125,7 @@ impl Aggregate {
         match self.open(node, &member.server).await {
             Ok(session) => {
                 tracing::debug!(aggregate = %self.id, server = %member.server, "aggregate member opened");
+                crate::http::continuity::share_counts(node, &session, &self.id, &member.server);
                 *slot = Slot::Ready(session.clone());
                 Ok(session)
             }
