@@ -17,18 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::{Method, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use portcullis_gateway::cluster::{
     ClusterHooks, SessionCountBook, SessionCountSharing, SessionCountValue, SessionDirectory, SessionEntry,
     ShareKey,
 };
 use portcullis_policy::{CounterId, Window};
 use serde_json::{Value, json};
-use support::{EventStream, TestNode, text};
+use support::{EventStream, SseRequest, TestNode, text};
 
 const TOKEN: &str = "several-token";
 
@@ -98,24 +94,13 @@ async fn open(
     extra: &[(&str, &str)],
     body: Option<&Value>,
 ) -> (StatusCode, EventStream) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://{}/mcp", node.agent))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json");
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let response = client
-        .request(request.body(Full::new(body)).unwrap())
-        .await
-        .unwrap();
-    (response.status(), EventStream::new(response.into_body()))
+    let request = SseRequest {
+        path: "/mcp",
+        token: TOKEN,
+        session,
+        extra,
+    };
+    node.open_sse(&request, method, body).await
 }
 
 async fn initialize(node: &TestNode) -> String {

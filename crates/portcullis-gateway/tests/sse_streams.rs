@@ -14,13 +14,9 @@ mod support;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::StatusCode;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use support::{ALICE, EventStream, TestNode, text};
+use support::{ALICE, EventStream, SseRequest, TestNode, text};
 
 /// Sends a request to `/mcp/files` as alice in `session` and returns the status and the live body.
 async fn open(
@@ -30,24 +26,13 @@ async fn open(
     extra: &[(&str, &str)],
     body: Option<&Value>,
 ) -> (StatusCode, EventStream) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://{}/mcp/files", node.agent))
-        .header("authorization", format!("Bearer {ALICE}"))
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json");
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let response = client
-        .request(request.body(Full::new(body)).unwrap())
-        .await
-        .unwrap();
-    (response.status(), EventStream::new(response.into_body()))
+    let request = SseRequest {
+        path: "/mcp/files",
+        token: ALICE,
+        session,
+        extra,
+    };
+    node.open_sse(&request, method, body).await
 }
 
 async fn announce(node: &TestNode, session: &str, n: u32) {

@@ -211,22 +211,7 @@ async fn a_parked_stdio_call_expires_after_the_upstream_timeout() {
 async fn closing_the_input_settles_a_call_parked_for_input() {
     let mut client = start(&[], Duration::from_secs(30));
     let _parked = ask(&mut client, "1").await;
-    drop(client.input);
-    let ended = tokio::time::timeout(Duration::from_secs(10), client.front)
-        .await
-        .expect("the front ended in time")
-        .unwrap();
-    assert_eq!(ended, Ended::ClientClosed);
-    // Settled by the time the front returned, not whenever a timer fires.
-    let records: Vec<Value> = client
-        .audit
-        .records()
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    assert_eq!(records[0]["tool"], "ask", "{records:#?}");
-    assert_eq!(records[0]["outcome"], "cancelled", "{records:#?}");
+    closed_settles_one_cancelled_ask(client).await;
 }
 
 #[tokio::test]
@@ -304,13 +289,18 @@ async fn closing_the_input_settles_a_call_held_between_a_modern_childs_rounds() 
         .send(&call("a", json!({"name": "ask", "arguments": {}})))
         .await;
     held_state(&client.next().await, "a", "q1");
+    closed_settles_one_cancelled_ask(client).await;
+}
+
+/// Closes `client`'s input and checks that the one `ask` waiting on it was settled, once, as
+/// cancelled, by the time the front returned (not whenever a timer fires).
+async fn closed_settles_one_cancelled_ask(client: StdioClient) {
     drop(client.input);
     let ended = tokio::time::timeout(Duration::from_secs(10), client.front)
         .await
         .expect("the front ended in time")
         .unwrap();
     assert_eq!(ended, Ended::ClientClosed);
-    // Settled by the time the front returned, once, as cancelled.
     let records: Vec<Value> = client
         .audit
         .records()

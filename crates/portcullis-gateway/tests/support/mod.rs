@@ -186,7 +186,47 @@ server = "files"
     )
 }
 
+/// A session-era request for an SSE answer (a GET stream, or a POST that streams).
+pub struct SseRequest<'a> {
+    /// The endpoint, e.g. `/mcp/files`.
+    pub path: &'a str,
+    /// The bearer token.
+    pub token: &'a str,
+    /// The `Mcp-Session-Id`.
+    pub session: &'a str,
+    /// Headers beyond the usual ones (e.g. `last-event-id`).
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
 impl TestNode {
+    /// Sends `method` (with `body`, if any) as `request` says; the status and the live body.
+    pub async fn open_sse(
+        &self,
+        request: &SseRequest<'_>,
+        method: Method,
+        body: Option<&Value>,
+    ) -> (StatusCode, EventStream) {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{}", self.agent, request.path))
+            .header("authorization", format!("Bearer {}", request.token))
+            .header("mcp-session-id", request.session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json");
+        for (name, value) in request.extra {
+            builder = builder.header(*name, *value);
+        }
+        let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        // A client of its own: the stream holds its connection until the test drops it.
+        let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let response = client
+            .request(builder.body(Full::new(body)).unwrap())
+            .await
+            .unwrap();
+        (response.status(), EventStream::new(response.into_body()))
+    }
+
     /// Starts a gateway with the test config; `extra` lands in `[limits]`.
     pub async fn start(extra: &str) -> Self {
         Self::start_before(fake_http::FakeHttp::start().await, extra).await
