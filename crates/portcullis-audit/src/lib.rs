@@ -42,4 +42,4 @@ pub use chain::{GENESIS_HASH, record_hash};
 pub use error::{AuditError, VerifyError};
 pub use record::{AuditEntry, AuditRecord, Decision, Outcome, ShadowVerdict};
 pub use verify::{ChainBreak, Problem, VerifyReport, verify, verify_reader};
-pub use writer::{AuditHandle, AuditLog, AuditOptions, AuditWriter, FsyncPolicy};
+pub use writer::{AuditHandle, AuditLog, AuditOptions, AuditWriter, FsyncPolicy, WriterStopped};

@@ -1,17 +1,26 @@
-//! The batching writer: many tasks append, one task sequences, writes and syncs.
+//! The batching writer: many tasks append, one thread sequences, writes and syncs.
+//!
+//! The writer is a plain thread on a bounded channel rather than a task that hands each batch to the
+//! blocking pool: one record costs the appender a channel send (and at most one wake-up of the
+//! writer), where a task cost a task wake, a timer and two blocking-pool hand-offs, each a futex
+//! round trip between threads on the data plane's cores.
 
 mod batch;
 mod line;
 
 use std::{
     fs::{File, OpenOptions},
+    future::Future,
     path::{Path, PathBuf},
+    pin::Pin,
     sync::Arc,
-    sync::atomic::{AtomicBool, Ordering},
-    time::Duration,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    sync::mpsc::{self, Receiver, SyncSender, TrySendError},
+    task::{Context, Poll},
+    time::{Duration, Instant},
 };
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::{
     error::AuditError,
@@ -42,7 +51,7 @@ pub struct AuditOptions {
     /// that arrive meanwhile share the next write and sync. Zero (the default) writes each batch as
     /// soon as it is queued. Each append still returns only once its own batch is synced; what a
     /// longer interval costs is that much more latency for appenders that wait, and what it saves is
-    /// a sync (and a blocking-thread hand-off) per batch, which under steady load is most of the
+    /// a sync (and a wake-up of the writer thread) per batch, which under steady load is most of the
     /// writer's CPU.
     pub min_batch_interval: Duration,
 }
@@ -64,7 +73,7 @@ pub struct AuditLog;
 
 impl AuditLog {
     /// Opens (or creates) the log at `path` and continues its chain. Returns the handle to append
-    /// with and the writer, which the caller runs on its runtime (`tokio::spawn(writer.run())`).
+    /// with and the writer, which the caller starts ([`AuditWriter::start`]).
     ///
     /// This reads the end of the file synchronously; call it at startup.
     ///
@@ -98,18 +107,23 @@ impl AuditLog {
             },
         })?;
         tracing::debug!(path = %path.display(), last_seq = head.last_seq, "audit log opened");
-        let (tx, rx) = mpsc::channel(options.queue_capacity);
+        let (tx, rx) = mpsc::sync_channel(options.queue_capacity);
         let poisoned = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let handle = AuditHandle {
             tx,
             capacity: options.queue_capacity,
+            queued: Arc::clone(&queued),
             poisoned: Arc::clone(&poisoned),
+            stopped: Arc::new(AtomicBool::new(false)),
         };
         let writer = AuditWriter {
             path,
-            file: Some(file),
+            file,
             head,
             rx,
+            queued,
+            stopped: Arc::clone(&handle.stopped),
             options,
             poisoned,
         };
@@ -161,10 +175,15 @@ impl Reply {
 /// Appends records; cheap to clone, one per task is fine.
 #[derive(Debug, Clone)]
 pub struct AuditHandle {
-    tx: mpsc::Sender<Pending>,
+    /// Boxed: the std channel allocates every slot up front, so slots stay a pointer wide.
+    tx: SyncSender<Box<Pending>>,
     capacity: usize,
+    /// Records sent and not yet taken by the writer (the std channel does not say).
+    queued: Arc<AtomicUsize>,
     /// Set by the writer once it refuses every append, so callers can fail closed before acting.
     poisoned: Arc<AtomicBool>,
+    /// Set when the writer has ended (or was dropped without being started).
+    stopped: Arc<AtomicBool>,
 }
 
 impl AuditHandle {
@@ -197,11 +216,16 @@ impl AuditHandle {
     }
 
     fn enqueue(&self, pending: Pending) -> Result<(), AuditError> {
-        self.tx.try_send(pending).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => AuditError::QueueFull {
-                capacity: self.capacity,
-            },
-            mpsc::error::TrySendError::Closed(_) => AuditError::WriterStopped,
+        // Counted before the send so the writer's decrement can never come first.
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.try_send(Box::new(pending)).map_err(|e| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => AuditError::QueueFull {
+                    capacity: self.capacity,
+                },
+                TrySendError::Disconnected(_) => AuditError::WriterStopped,
+            }
         })
     }
 
@@ -209,25 +233,29 @@ impl AuditHandle {
     /// write, and has room in its queue. A caller that must not act unaudited checks this first.
     #[must_use]
     pub fn is_healthy(&self) -> bool {
-        !self.poisoned.load(Ordering::Relaxed) && !self.tx.is_closed() && self.tx.capacity() > 0
+        !self.poisoned.load(Ordering::Relaxed)
+            && !self.stopped.load(Ordering::Relaxed)
+            && self.queued() < self.capacity
     }
 
     /// Records waiting for the writer right now (for metrics: near `queue_capacity` means appends
     /// are about to fail with [`AuditError::QueueFull`]).
     #[must_use]
     pub fn queued(&self) -> usize {
-        self.capacity.saturating_sub(self.tx.capacity())
+        self.queued.load(Ordering::Relaxed).min(self.capacity)
     }
 }
 
-/// The single task that owns the file. It ends when every [`AuditHandle`] is dropped, after
+/// The single thread that owns the file. It ends when every [`AuditHandle`] is dropped, after
 /// writing what was queued.
 #[derive(Debug)]
 pub struct AuditWriter {
     path: PathBuf,
-    file: Option<File>,
+    file: File,
     head: ChainHead,
-    rx: mpsc::Receiver<Pending>,
+    rx: Receiver<Box<Pending>>,
+    queued: Arc<AtomicUsize>,
+    stopped: Arc<AtomicBool>,
     options: AuditOptions,
     poisoned: Arc<AtomicBool>,
 }
@@ -239,17 +267,54 @@ impl AuditWriter {
         self.head.last_seq
     }
 
-    /// Runs until all handles are dropped and the queue is drained.
-    pub async fn run(mut self) {
+    /// Runs the writer on its own thread (`portcullis-audit`). The returned future resolves once
+    /// every handle is dropped and the queue is written; it need not be polled for the writer to run.
+    ///
+    /// # Errors
+    /// The OS refused to start a thread.
+    pub fn start(self) -> std::io::Result<WriterStopped> {
+        let (done, stopped) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("portcullis-audit".to_owned())
+            .spawn(move || {
+                self.run();
+                let _ = done.send(());
+            })?;
+        Ok(WriterStopped(stopped))
+    }
+
+    /// Writes batches until all handles are dropped and the queue is drained; blocks the thread.
+    pub fn run(mut self) {
         let mut batch = Vec::with_capacity(self.options.max_batch);
-        while self.rx.recv_many(&mut batch, self.options.max_batch).await > 0 {
-            let started = tokio::time::Instant::now();
-            self.write_batch(&mut batch).await;
-            if !self.options.min_batch_interval.is_zero() {
-                // Records queue meanwhile and go out together in the next batch.
-                tokio::time::sleep_until(started + self.options.min_batch_interval).await;
-            }
+        while let Ok(first) = self.rx.recv() {
+            let started = Instant::now();
+            batch.push(*first);
+            batch.extend(self.rx.try_iter().take(self.options.max_batch - 1).map(|p| *p));
+            self.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.write_batch(&mut batch);
+            // Records queue meanwhile and go out together in the next batch.
+            std::thread::sleep(self.options.min_batch_interval.saturating_sub(started.elapsed()));
         }
         tracing::debug!(path = %self.path.display(), last_seq = self.head.last_seq, "audit writer stopped");
+    }
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        // Appends fail from now on rather than queue for nobody (also for a writer never started).
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Resolves when the writer thread has ended (everything queued is written).
+#[derive(Debug)]
+pub struct WriterStopped(oneshot::Receiver<()>);
+
+impl Future for WriterStopped {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // A sender dropped without a send means the thread died (a panic): it has stopped all the same.
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
     }
 }

@@ -166,6 +166,9 @@ impl AuditSink for NullAuditSink {
     fn append(&self, _entry: AuditEntry) -> AppendFuture<'_> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Nothing to hand over: no task per call (a spawn costs a worker wake-up).
+    fn append_detached(self: Arc<Self>, _entry: AuditEntry, _failed: Arc<AtomicBool>) {}
 }
 
 #[cfg(test)]

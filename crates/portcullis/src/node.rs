@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use portcullis_audit::{AuditLog, AuditOptions};
+use portcullis_audit::{AuditLog, AuditOptions, WriterStopped};
 use portcullis_gateway::audit::{AuditSink, NullAuditSink};
 use portcullis_gateway::cluster::ClusterHooks;
 use portcullis_gateway::config::{AuditSettings, LoadedConfig};
@@ -17,7 +17,6 @@ use portcullis_gateway::node::Node;
 use portcullis_gateway::state::StatePublisher;
 use portcullis_gateway::{Listeners, serve_node};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::clock::SystemClock;
 
@@ -84,8 +83,9 @@ pub async fn run_clustered(
     Ok(())
 }
 
-/// The sink the node writes to, and the writer task to wait for at shutdown (none when disabled).
-pub type OpenedAudit = (Arc<dyn AuditSink>, Option<JoinHandle<()>>);
+/// The sink the node writes to, and what resolves once its writer thread has written everything
+/// (none when disabled): the node waits for it at shutdown.
+pub type OpenedAudit = (Arc<dyn AuditSink>, Option<WriterStopped>);
 
 pub fn open_audit(settings: &AuditSettings) -> anyhow::Result<OpenedAudit> {
     if !settings.enabled {
@@ -101,7 +101,8 @@ pub fn open_audit(settings: &AuditSettings) -> anyhow::Result<OpenedAudit> {
     )
     .with_context(|| format!("cannot open the audit log {}", settings.path.display()))?;
     tracing::info!(path = %settings.path.display(), last_seq = writer.last_seq(), "audit log open");
-    Ok((Arc::new(handle), Some(tokio::spawn(writer.run()))))
+    let stopped = writer.start().context("cannot start the audit writer thread")?;
+    Ok((Arc::new(handle), Some(stopped)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

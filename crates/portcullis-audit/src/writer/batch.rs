@@ -13,7 +13,7 @@ struct Sealed {
 }
 
 impl AuditWriter {
-    pub(super) async fn write_batch(&mut self, batch: &mut Vec<Pending>) {
+    pub(super) fn write_batch(&mut self, batch: &mut Vec<Pending>) {
         if self.poisoned.load(Ordering::Relaxed) {
             for pending in batch.drain(..) {
                 pending.reply.send(Err(AuditError::Poisoned {
@@ -47,7 +47,7 @@ impl AuditWriter {
         if sealed.is_empty() {
             return;
         }
-        match self.write_and_sync(buf).await {
+        match self.write_and_sync(&buf) {
             Ok(written) => {
                 self.head.len += written;
                 self.head.last_seq = seq;
@@ -62,7 +62,7 @@ impl AuditWriter {
                     path: self.path.clone(),
                     source: Arc::new(e),
                 };
-                self.roll_back().await;
+                self.roll_back();
                 for s in sealed {
                     s.reply.send(Err(err.clone()));
                 }
@@ -70,51 +70,21 @@ impl AuditWriter {
         }
     }
 
-    /// Writes the buffer on a blocking thread; the file comes back with the result.
-    async fn write_and_sync(&mut self, buf: Vec<u8>) -> std::io::Result<u64> {
-        let Some(mut file) = self.file.take() else {
-            return Err(std::io::Error::other("audit file is not open"));
-        };
-        let fsync = self.options.fsync;
-        let joined = tokio::task::spawn_blocking(move || {
-            let result = write_all_synced(&mut file, &buf, fsync);
-            (file, result)
-        })
-        .await;
-        match joined {
-            Ok((file, result)) => {
-                self.file = Some(file);
-                result
-            }
-            Err(e) => Err(std::io::Error::other(format!("audit write task failed: {e}"))),
-        }
+    fn write_and_sync(&mut self, buf: &[u8]) -> std::io::Result<u64> {
+        write_all_synced(&mut self.file, buf, self.options.fsync)
     }
 
     /// Cuts the file back to its last complete record so the chain can go on; if that is not
     /// possible the writer refuses all further appends.
-    async fn roll_back(&mut self) {
+    fn roll_back(&mut self) {
         let len = self.head.len;
-        let Some(file) = self.file.take() else {
-            self.poisoned.store(true, Ordering::Relaxed);
-            return;
-        };
-        let joined = tokio::task::spawn_blocking(move || {
-            let result = file.set_len(len);
-            (file, result)
-        })
-        .await;
-        match joined {
-            Ok((file, Ok(()))) => {
-                self.file = Some(file);
+        match self.file.set_len(len) {
+            Ok(()) => {
                 tracing::warn!(path = %self.path.display(), len, "audit log rolled back to its last complete record");
-            }
-            Ok((_, Err(e))) => {
-                self.poisoned.store(true, Ordering::Relaxed);
-                tracing::error!(path = %self.path.display(), error = %e, "audit log cannot be rolled back; refusing further appends");
             }
             Err(e) => {
                 self.poisoned.store(true, Ordering::Relaxed);
-                tracing::error!(path = %self.path.display(), error = %e, "audit rollback task failed; refusing further appends");
+                tracing::error!(path = %self.path.display(), error = %e, "audit log cannot be rolled back; refusing further appends");
             }
         }
     }

@@ -24,7 +24,7 @@ async fn directory_path_fails_to_open() {
 #[tokio::test]
 async fn full_disk_makes_append_fail_and_stay_failed() {
     let (handle, writer) = AuditLog::open("/dev/full", AuditOptions::default()).unwrap();
-    let task = tokio::spawn(writer.run());
+    let task = writer.start().unwrap();
     let first = handle.append(entry(1)).await.unwrap_err();
     assert!(matches!(first, AuditError::Write { .. }), "{first}");
     // /dev/full can't be truncated back, so the writer must refuse everything after.
@@ -34,7 +34,7 @@ async fn full_disk_makes_append_fail_and_stay_failed() {
         "{second}"
     );
     drop(handle);
-    task.await.unwrap();
+    task.await;
 }
 
 #[cfg(target_os = "linux")]
@@ -44,11 +44,11 @@ async fn a_detached_append_that_cannot_be_written_sets_the_flag() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let (handle, writer) = AuditLog::open("/dev/full", AuditOptions::default()).unwrap();
-    let task = tokio::spawn(writer.run());
+    let task = writer.start().unwrap();
     let failed = Arc::new(AtomicBool::new(false));
     handle.append_detached(entry(1), Arc::clone(&failed)).unwrap();
     drop(handle);
-    task.await.unwrap();
+    task.await;
     assert!(failed.load(Ordering::Relaxed), "the lost record went unnoticed");
 }
 

@@ -51,10 +51,10 @@ pub fn entry(i: u64) -> AuditEntry {
     e
 }
 
-/// Opens the log, spawns its writer and returns the handle and the writer's task.
-pub fn open(path: &std::path::Path, options: AuditOptions) -> (AuditHandle, tokio::task::JoinHandle<()>) {
+/// Opens the log, spawns its writer and returns the handle and what resolves once the writer stopped.
+pub fn open(path: &std::path::Path, options: AuditOptions) -> (AuditHandle, portcullis_audit::WriterStopped) {
     let (handle, writer) = AuditLog::open(path, options).unwrap();
-    (handle, tokio::spawn(writer.run()))
+    (handle, writer.start().unwrap())
 }
 
 /// Writes `n` records and waits for the writer to finish.
@@ -64,7 +64,7 @@ pub async fn write_log(path: &std::path::Path, n: u64) {
         handle.append(entry(i)).await.unwrap();
     }
     drop(handle);
-    task.await.unwrap();
+    task.await;
 }
 
 pub fn lines(path: &std::path::Path) -> Vec<String> {

@@ -45,7 +45,7 @@ async fn optional_members_absent_are_not_written() {
     };
     assert_eq!(handle.append(admin).await.unwrap(), 1);
     drop(handle);
-    task.await.unwrap();
+    task.await;
     let line = &lines(&dir.log())[0];
     assert!(!line.contains("null"), "{line}");
     assert!(!line.contains("session"), "{line}");
@@ -59,10 +59,10 @@ async fn reopen_continues_the_chain() {
     write_log(&dir.log(), 2).await;
     let (handle, writer) = AuditLog::open(dir.log(), AuditOptions::default()).unwrap();
     assert_eq!(writer.last_seq(), 2);
-    let task = tokio::spawn(writer.run());
+    let task = writer.start().unwrap();
     assert_eq!(handle.append(entry(9)).await.unwrap(), 3);
     drop(handle);
-    task.await.unwrap();
+    task.await;
 
     let report = verify(dir.log()).unwrap();
     assert!(report.is_intact(), "{:?}", report.first_break);
@@ -123,7 +123,7 @@ async fn concurrent_appends_get_unique_seqs_and_a_valid_chain() {
         }
     }
     drop(handle);
-    task.await.unwrap();
+    task.await;
     assert_eq!(seen.len(), 400);
     assert_eq!(seen.iter().max(), Some(&400));
     let report = verify(dir.log()).unwrap();
@@ -140,14 +140,14 @@ async fn reopen_finds_a_last_record_longer_than_the_read_chunk() {
     big.args = Some(serde_json::json!({"blob": "x".repeat(200 * 1024)}));
     assert_eq!(handle.append(big).await.unwrap(), 3);
     drop(handle);
-    task.await.unwrap();
+    task.await;
 
     let (handle, writer) = AuditLog::open(dir.log(), AuditOptions::default()).unwrap();
     assert_eq!(writer.last_seq(), 3);
-    let task = tokio::spawn(writer.run());
+    let task = writer.start().unwrap();
     assert_eq!(handle.append(entry(4)).await.unwrap(), 4);
     drop(handle);
-    task.await.unwrap();
+    task.await;
     let report = verify(dir.log()).unwrap();
     assert!(report.is_intact() && report.valid_records == 4, "{report:?}");
 }
@@ -192,7 +192,7 @@ async fn a_batch_interval_groups_records_and_each_append_waits_for_its_own_write
     seqs.sort_unstable();
     assert_eq!(seqs, [2, 3, 4, 5]);
     drop(handle);
-    task.await.unwrap();
+    task.await;
     let report = verify(dir.log()).unwrap();
     assert!(report.is_intact(), "{:?}", report.first_break);
     assert_eq!(report.valid_records, 5);
