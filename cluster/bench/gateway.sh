@@ -3,6 +3,7 @@
 # directly and through the gateway in the same run, with policy, counters and audit on:
 #   1. added latency at a fixed rate (phases interleaved: direct, gateway, direct, ...), then the
 #      same against a bare reverse proxy on the same HTTP stack (no MCP work: the cost of the hop)
+#      and against a one-thread TCP byte relay (no HTTP at all: the floor for any separate process)
 #   2. throughput as fast as possible, many sessions, direct vs gateway
 #   3. node RSS idle, then after opening N idle sessions (RSS per idle session)
 # Usage: [PORTCULLIS_BIN=path] cluster/bench/gateway.sh [RATE] [SESSIONS_FOR_MEMORY]   (defaults 2000 and 10000)
@@ -13,15 +14,22 @@ rate="${1:-2000}"
 idle_sessions="${2:-10000}"
 
 source cluster/bench/lib.sh
-cargo build --release -q -p portcullis-bench --example bare_proxy
+cargo build --release -q -p portcullis-bench --example bare_proxy --example tcp_relay
 bare_bin="$PWD/target/release/examples/bare_proxy"
+relay_bin="$PWD/target/release/examples/tcp_relay"
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
+# Context switches of all the process's threads: each is a sleep and a wake-up, the dearest thing a
+# call does on a VM whose idle cores halt.
+switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 
 start_upstream
 "$bare_bin" "$upstream" >"$work/bare.out" &
 pids+=($!)
 bare="$(wait_for_line "$work/bare.out" '^ready' | sed 's/^ready //')"
+"$relay_bin" "$(echo "$upstream" | sed 's#^http://\([^/]*\).*#\1#')" >"$work/relay.out" &
+pids+=($!)
+relay="$(wait_for_line "$work/relay.out" '^ready' | sed 's/^ready //')${upstream#http://*/}"
 
 # One tool with three conditions (one a regex) and a counter: the policy path a real call takes.
 cat >"$work/policy.json" <<'JSON'
@@ -63,15 +71,21 @@ idle_rss="$(rss_kib "$node")"
 
 echo "## fixed rate: $rate calls/s, 8 sessions, 4+4 phases of 5 s (a = direct, b = through the gateway)"
 ticks_before="$(cpu_ticks "$node")"
+switches_before="$(switches "$node")"
 "$bin" bench --url "$gateway" --token bench-token --baseline "$upstream" --rate "$rate" --sessions 8 \
     --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}' | tee "$work/fixed.out"
 # The node idles while the direct phases run, so its CPU time is the gateway calls' (and warm-ups').
 gateway_calls="$(sed -n 's/^b: \([0-9]*\) calls.*/\1/p' "$work/fixed.out")"
 cpu_us=$(( ($(cpu_ticks "$node") - ticks_before) * 1000000 / $(getconf CLK_TCK) ))
 echo "node CPU (user + system) per gateway call: $(( cpu_us / gateway_calls )) µs over $gateway_calls calls"
+echo "node context switches per gateway call: $(( ($(switches "$node") - switches_before) * 100 / gateway_calls ))/100"
 echo
 echo "## fixed rate: $rate calls/s, the hop alone (a = direct, b = bare proxy on the same HTTP stack)"
 "$bin" bench --url "$bare" --baseline "$upstream" --rate "$rate" --sessions 8 \
+    --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}'
+echo
+echo "## fixed rate: $rate calls/s, the floor (a = direct, b = one-thread TCP byte relay, no HTTP parsing)"
+"$bin" bench --url "$relay" --baseline "$upstream" --rate "$rate" --sessions 8 \
     --duration 40s --warmup 2s --phases 4 --tool echo --args '{"text": "hello"}'
 echo
 echo "## fixed rate: $rate calls/s, the gateway's own work (a = bare proxy, b = through the gateway)"

@@ -47,6 +47,16 @@ pub(crate) enum CallOutcome {
     Failed,
 }
 
+/// A pooled HTTP/1 client with `TCP_NODELAY`, as agents' SDKs use.
+#[must_use]
+pub fn http_client() -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
+}
+
 /// One MCP session (or, in the stateless era, one client identity) over Streamable HTTP.
 pub struct McpSession {
     http: Client<HttpConnector, Full<Bytes>>,
@@ -61,14 +71,20 @@ impl McpSession {
     /// # Errors
     /// A URL that is not `http://`, or an `initialize` the server refuses.
     pub async fn open(target: &Target) -> Result<Self, BenchError> {
+        Self::open_on(http_client(), target).await
+    }
+
+    /// Like [`McpSession::open`], over a client (and its pooled connections) shared with others.
+    ///
+    /// # Errors
+    /// As [`McpSession::open`].
+    pub async fn open_on(
+        http: Client<HttpConnector, Full<Bytes>>,
+        target: &Target,
+    ) -> Result<Self, BenchError> {
         if !target.url.starts_with("http://") {
             return Err(BenchError::BadUrl(target.url.clone()));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         let mut session = Self {
             http,
             target: target.clone(),

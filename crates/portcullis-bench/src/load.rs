@@ -64,8 +64,11 @@ pub async fn run(config: &BenchConfig, target: &Target) -> Result<Report, BenchE
 /// # Errors
 /// The first session that fails to open.
 pub async fn open_idle(target: &Target, count: usize) -> Result<usize, BenchError> {
+    // One keep-alive connection for all of them: what is measured is what a session costs, not the
+    // read buffers of thousands of short-lived connections (freed, but kept by the allocator).
+    let http = crate::client::http_client();
     for opened in 0..count {
-        if let Err(error) = McpSession::open(target).await {
+        if let Err(error) = McpSession::open_on(http.clone(), target).await {
             return Err(BenchError::Setup {
                 url: target.url.clone(),
                 reason: format!("after {opened} sessions: {error}"),

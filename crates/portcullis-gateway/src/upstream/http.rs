@@ -108,7 +108,10 @@ impl HttpSender {
             .await
             .map_err(|e| ExchangeError::Failed(format!("upstream unreachable: {e}")))?;
         if let Some(session) = response.headers().get(SESSION_HEADER) {
-            self.lock().session = Some(session.clone());
+            // A copy, not a clone: a parsed header shares the connection's whole read buffer, and
+            // an idle session keeping it would pin 8 KiB.
+            let owned = HeaderValue::from_bytes(session.as_bytes()).unwrap_or_else(|_| session.clone());
+            self.lock().session = Some(owned);
         }
         Exchange::answered(response, named_session)
     }
