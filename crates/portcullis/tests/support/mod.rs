@@ -78,6 +78,11 @@ impl Node {
         Self { child, agent }
     }
 
+    /// The process id (to read its `/proc` figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The MCP endpoint of `server`.
     pub fn url(&self, server: &str) -> String {
         format!("http://{}/mcp/{server}", self.agent)
